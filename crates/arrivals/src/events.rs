@@ -1,0 +1,307 @@
+//! The JSON Lines event schema of server and client logs (documented in `docs/events.md`),
+//! and the writer that appends one complete, flushed line per event.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One line of an event log: when it happened on both clocks, and what happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record<E> {
+    /// Monotonic milliseconds since the writing process started.
+    pub t_ms: f64,
+    /// Wall-clock milliseconds since the Unix epoch.
+    pub unix_ms: f64,
+    #[serde(flatten)]
+    pub event: E,
+}
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The peer closed its side (end of stream).
+    PeerClosed,
+    /// The server was stopping and closed the connection.
+    ServerShutdown,
+    /// A read error, an over-long line or a lost worker process ended it.
+    Error,
+}
+
+/// Events of the server log (`server --events FILE`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ServerEvent {
+    ServerStarted {
+        /// `iter`, `thr`, `proc` or `async`.
+        mode: String,
+        address: String,
+        /// The real bound port (never 0).
+        port: u16,
+        pid: u32,
+        max_connections: usize,
+        max_line_bytes: usize,
+    },
+    ConnectionAccepted {
+        /// Connection id, counting from 1 in accept order.
+        conn: u64,
+        /// Peer `IP:PORT`.
+        peer: String,
+        /// Process and OS thread that serve the connection.
+        pid: u32,
+        tid: u64,
+        /// Time since the previous accept; absent for the first connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gap_ms: Option<f64>,
+    },
+    MessageReceived {
+        conn: u64,
+        /// Message number on this connection, from 1.
+        seq: u64,
+        /// Bytes of the message without its line terminator.
+        bytes: usize,
+        /// The decoded text (lossy UTF-8).
+        text: String,
+        /// True when bytes that are not UTF-8 were replaced.
+        lossy: bool,
+        /// Time since the previous message on the connection, or since its accept.
+        gap_ms: f64,
+        /// Fields of a message in the client's format, when it parses.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker_event: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_unix_ms: Option<u64>,
+        /// Receive wall-clock time minus `sent_unix_ms` (same-host clocks).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        latency_ms: Option<f64>,
+    },
+    ConnectionClosed {
+        conn: u64,
+        /// Messages received on the connection.
+        messages: u64,
+        reason: CloseReason,
+    },
+    ConnectionError {
+        conn: u64,
+        error: String,
+    },
+    ServerStopped {
+        connections: u64,
+        messages: u64,
+        /// Number and mean of connection gaps (`null` mean when there are none).
+        connection_gaps: u64,
+        avg_connection_gap_ms: Option<f64>,
+        /// Number and mean of data gaps.
+        data_gaps: u64,
+        avg_data_gap_ms: Option<f64>,
+    },
+}
+
+/// Events of the client log (`client --events FILE`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ClientEvent {
+    ClientStarted {
+        workers: u32,
+        intervals: u32,
+        /// Distribution name and parameters as `Distribution::describe` gives them.
+        dist: String,
+        param: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shape: Option<f64>,
+        seed: u64,
+        server: String,
+        port: u16,
+    },
+    WorkerConnected {
+        worker: u32,
+        /// Local and remote `IP:PORT` of the worker's connection.
+        local: String,
+        peer: String,
+        /// Time the connect call took.
+        connect_ms: f64,
+    },
+    MessageSent {
+        worker: u32,
+        /// Event number, from 1.
+        seq: u32,
+        /// The interval drawn from the distribution for this event.
+        interval_ms: f64,
+        /// Scheduled and actual send instants, process `t_ms` clock.
+        scheduled_ms: f64,
+        actual_ms: f64,
+        /// `actual_ms - scheduled_ms`.
+        lateness_ms: f64,
+        /// The timestamp written into the message.
+        sent_unix_ms: u64,
+    },
+    WorkerFinished {
+        worker: u32,
+        messages: u32,
+    },
+    WorkerError {
+        worker: u32,
+        /// Messages sent before the error.
+        messages: u32,
+        error: String,
+    },
+    ClientFinished {
+        workers_ok: u32,
+        workers_failed: u32,
+    },
+}
+
+impl ServerEvent {
+    /// The `event` tag this variant serialises with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ServerStarted { .. } => "server_started",
+            Self::ConnectionAccepted { .. } => "connection_accepted",
+            Self::MessageReceived { .. } => "message_received",
+            Self::ConnectionClosed { .. } => "connection_closed",
+            Self::ConnectionError { .. } => "connection_error",
+            Self::ServerStopped { .. } => "server_stopped",
+        }
+    }
+}
+
+impl ClientEvent {
+    /// The `event` tag this variant serialises with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ClientStarted { .. } => "client_started",
+            Self::WorkerConnected { .. } => "worker_connected",
+            Self::MessageSent { .. } => "message_sent",
+            Self::WorkerFinished { .. } => "worker_finished",
+            Self::WorkerError { .. } => "worker_error",
+            Self::ClientFinished { .. } => "client_finished",
+        }
+    }
+}
+
+/// An append-only JSONL file: every `write` puts one whole line and flushes it, so a process
+/// stopped at any moment leaves only complete lines.
+#[derive(Debug)]
+pub struct EventLog {
+    file: File,
+    line: Vec<u8>,
+}
+
+impl EventLog {
+    /// Creates (truncates) the log at `path`.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        Ok(Self {
+            file: File::create(path)?,
+            line: Vec::with_capacity(256),
+        })
+    }
+
+    /// Appends one record as a single `write` of a complete line.
+    pub fn write<E: Serialize>(&mut self, record: &Record<E>) -> io::Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, record)?;
+        self.line.push(b'\n');
+        self.file.write_all(&self.line)?;
+        self.file.flush()
+    }
+}
+
+/// An error reading an event log, naming the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadLogError {
+    #[error("cannot read event log {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{path}:{line}: not a valid event: {source}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+/// Reads every record of a JSONL event log.
+pub fn read_log<E: DeserializeOwned>(path: &Path) -> Result<Vec<Record<E>>, ReadLogError> {
+    let io_err = |source| ReadLogError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io_err)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|source| ReadLogError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_flatten_the_event_tag_and_round_trip() {
+        let rec = Record {
+            t_ms: 1.5,
+            unix_ms: 1000.25,
+            event: ServerEvent::MessageReceived {
+                conn: 1,
+                seq: 2,
+                bytes: 5,
+                text: "hello".into(),
+                lossy: false,
+                gap_ms: 3.25,
+                worker: None,
+                worker_event: None,
+                sent_unix_ms: None,
+                latency_ms: None,
+            },
+        };
+        let json = serde_json::to_string(&rec).expect("serialises");
+        assert!(json.starts_with(r#"{"t_ms":1.5,"unix_ms":1000.25,"event":"message_received""#));
+        assert!(!json.contains("worker"));
+        let back: Record<ServerEvent> = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, rec);
+        assert_eq!(back.event.name(), "message_received");
+    }
+
+    #[test]
+    fn the_log_writes_complete_lines_that_read_back() {
+        let dir = std::env::temp_dir().join(format!("arrivals-events-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("c.jsonl");
+        let mut log = EventLog::create(&path).expect("create");
+        for worker in 1..=3 {
+            log.write(&Record {
+                t_ms: 0.0,
+                unix_ms: 0.0,
+                event: ClientEvent::WorkerFinished {
+                    worker,
+                    messages: 4,
+                },
+            })
+            .expect("write");
+        }
+        let back: Vec<Record<ClientEvent>> = read_log(&path).expect("read");
+        assert_eq!(back.len(), 3);
+        std::fs::write(&path, "{\"t_ms\":0}\n").expect("overwrite");
+        let err = read_log::<ClientEvent>(&path).expect_err("bad line");
+        assert!(err.to_string().contains("c.jsonl:1:"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,14 @@
+//! Shared core of the arrivals harness: the wire protocol, the event-log schema, the
+//! inter-event distributions and the statistics that every binary and the report use.
+
+pub mod clock;
+pub mod distribution;
+pub mod events;
+pub mod protocol;
+pub mod seed;
+pub mod stats;
+
+pub use clock::{MonoNs, ProcessClock};
+pub use distribution::{DistKind, Distribution, DistributionError};
+pub use events::{ClientEvent, EventLog, Record, ServerEvent};
+pub use stats::Summary;

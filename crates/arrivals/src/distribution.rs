@@ -336,8 +336,7 @@ fn erfc(x: f64) -> f64 {
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
                             + t * (-1.135_203_98
-                                + t * (1.488_515_87
-                                    + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * poly.exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -417,7 +416,10 @@ mod tests {
         assert!(Distribution::new(DistKind::Uniform, 1.0, Some(2.0)).is_err());
         assert!("x".parse::<DistKind>().is_err());
         let msg = Distribution::new(e, 0.0, None).unwrap_err().to_string();
-        assert_eq!(msg, "invalid --param 0 for exponential: the rate must be greater than zero");
+        assert_eq!(
+            msg,
+            "invalid --param 0 for exponential: the rate must be greater than zero"
+        );
     }
 
     #[test]
@@ -458,7 +460,11 @@ mod tests {
             let d = dist(kind, param);
             for p in [0.01, 0.1, 0.5, 0.9, 0.99] {
                 let x = d.quantile_ms(p);
-                assert!((d.cdf_ms(x) - p).abs() < 1e-6, "{kind} p={p}: {}", d.cdf_ms(x));
+                assert!(
+                    (d.cdf_ms(x) - p).abs() < 1e-6,
+                    "{kind} p={p}: {}",
+                    d.cdf_ms(x)
+                );
             }
         }
     }
@@ -488,7 +494,10 @@ mod tests {
     #[test]
     fn describe_reads_well() {
         assert_eq!(dist("u", 1.0).describe(), "uniform on [0, 1000 ms]");
-        assert_eq!(dist("e", 0.5).describe(), "exponential, rate 0.5/s (mean 2000 ms)");
+        assert_eq!(
+            dist("e", 0.5).describe(),
+            "exponential, rate 0.5/s (mean 2000 ms)"
+        );
         assert_eq!(dist("d", 0.005).describe(), "deterministic 5 ms");
     }
 }

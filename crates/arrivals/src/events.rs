@@ -215,10 +215,7 @@ impl EventLog {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadLogError {
     #[error("cannot read event log {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { path: PathBuf, source: io::Error },
     #[error("{path}:{line}: not a valid event: {source}")]
     Parse {
         path: PathBuf,

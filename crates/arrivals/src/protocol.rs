@@ -195,7 +195,12 @@ mod tests {
         let long = vec![b'x'; 50_000];
         let out = lines(&long, 1000);
         assert_eq!(out.len(), 1);
-        assert!(out[0].as_ref().unwrap_err().contains("--max-line-bytes (1000"));
+        assert!(
+            out[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("--max-line-bytes (1000")
+        );
     }
 
     #[test]

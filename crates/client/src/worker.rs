@@ -1,0 +1,166 @@
+//! One worker: connect, read the greeting, send one timestamp per scheduled deadline, close.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrivals::clock::unix_ms_now;
+use arrivals::events::ClientEvent;
+use arrivals::protocol::format_message;
+use arrivals::{Distribution, MonoNs};
+
+use crate::output::Output;
+use crate::schedule::Schedule;
+
+/// Everything one worker thread needs.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub worker: u32,
+    pub intervals: u32,
+    pub dist: Distribution,
+    pub seed: u64,
+    /// The instant at which this worker connects.
+    pub connect_at: MonoNs,
+    pub addrs: Arc<Vec<SocketAddr>>,
+    pub out: Arc<Output>,
+}
+
+/// Runs the worker to its end; returns false (after reporting why) if it failed.
+pub(crate) fn run(job: Job) -> bool {
+    let mut sent = 0;
+    match serve(&job, &mut sent) {
+        Ok(()) => {
+            job.out.verbose(|| {
+                format!(
+                    "[Worker {}] Task completed and connection closed.",
+                    job.worker
+                )
+            });
+            job.out.event(ClientEvent::WorkerFinished {
+                worker: job.worker,
+                messages: sent,
+            });
+            true
+        }
+        Err(error) => {
+            job.out.error(job.worker, &error);
+            job.out.event(ClientEvent::WorkerError {
+                worker: job.worker,
+                messages: sent,
+                error,
+            });
+            false
+        }
+    }
+}
+
+fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
+    sleep_until(job.connect_at);
+
+    let connect_start = MonoNs::now();
+    let target = job
+        .addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stream = TcpStream::connect(&job.addrs[..])
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
+    let connect_ms = MonoNs::now().ms_since(connect_start);
+    // Each message must leave at once: Nagle's algorithm would hold a small write back until
+    // the previous one is acknowledged.
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+    let local = stream
+        .local_addr()
+        .map_or_else(|_| "?".into(), |a| a.to_string());
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| target.clone(), |a| a.to_string());
+
+    let greeting = read_greeting(&mut stream).map_err(|e| format!("{peer}: {e}"))?;
+    job.out.verbose(|| {
+        format!(
+            "[Worker {}] Connected. Server says: {}",
+            job.worker,
+            arrivals::protocol::escape_control(&greeting)
+        )
+    });
+    job.out.event(ClientEvent::WorkerConnected {
+        worker: job.worker,
+        local,
+        peer: peer.clone(),
+        connect_ms,
+    });
+
+    let start = MonoNs::now();
+    for (seq, (interval_ms, deadline_ms)) in
+        (1..=job.intervals).zip(Schedule::new(job.dist, job.seed))
+    {
+        let deadline = offset(start, deadline_ms);
+        sleep_until(deadline);
+        let actual = MonoNs::now();
+        let unix_ms = unix_ms_now();
+        let text = format_message(job.worker, seq, unix_ms as u64);
+        stream
+            .write_all(format!("{text}\n").as_bytes())
+            .map_err(|e| format!("connection to {peer} lost after {sent} messages: {e}"))?;
+        *sent += 1;
+        job.out
+            .verbose(|| format!("[Worker {}] Sending: {text}", job.worker));
+        let clock = job.out.clock();
+        job.out.event_at(
+            actual,
+            unix_ms,
+            ClientEvent::MessageSent {
+                worker: job.worker,
+                seq,
+                interval_ms,
+                scheduled_ms: clock.t_ms(deadline),
+                actual_ms: clock.t_ms(actual),
+                lateness_ms: actual.ms_since(deadline),
+                sent_unix_ms: unix_ms as u64,
+            },
+        );
+    }
+    // Closing our side tells the server we are done; the socket is released on drop.
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+/// Reads the server's one-line greeting (at most 4 KiB), without its newline.
+fn read_greeting(stream: &mut TcpStream) -> Result<String, String> {
+    let mut buf = Vec::with_capacity(64);
+    let mut chunk = [0u8; 256];
+    while !buf.contains(&b'\n') {
+        if buf.len() > 4096 {
+            return Err("greeting longer than 4096 bytes without a newline".into());
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err("server closed the connection before its greeting".into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read the greeting: {e}")),
+        }
+    }
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(arrivals::protocol::decode(line).0)
+}
+
+/// `base` plus `ms` milliseconds.
+pub(crate) fn offset(base: MonoNs, ms: f64) -> MonoNs {
+    MonoNs(base.0 + (ms.max(0.0) * 1e6) as u64)
+}
+
+/// Sleeps until the monotonic clock reaches `deadline` (at once if it has).
+fn sleep_until(deadline: MonoNs) {
+    loop {
+        let now = MonoNs::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_nanos(deadline.0 - now.0));
+    }
+}

@@ -1,0 +1,28 @@
+# arrivals: how a TCP server's concurrency model shapes the inter-arrival times it observes.
+# `just --list` shows every recipe with the comment above it.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes
+default:
+    @just --list
+
+# Run every test of the workspace (the README's test command)
+test:
+    cargo test --workspace
+
+# Format check and clippy with warnings denied
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Run the server by hand, e.g. `just server -p 55000 -m thr -v`
+server *ARGS:
+    cargo run --quiet --release --bin server -- {{ARGS}}
+
+# Run the client by hand, e.g. `just client -w 3 -n 5 -d u -p 2.0 -s 127.0.0.1 -v`
+client *ARGS:
+    cargo run --quiet --release --bin client -- {{ARGS}}
+
+# What CI runs: lint, then the tests
+ci: lint test

@@ -415,7 +415,9 @@ mod tests {
         assert!(Distribution::new(DistKind::Pareto, 1.0, Some(0.0)).is_err());
         assert!(Distribution::new(DistKind::Uniform, 1.0, Some(2.0)).is_err());
         assert!("x".parse::<DistKind>().is_err());
-        let msg = Distribution::new(e, 0.0, None).unwrap_err().to_string();
+        let msg = Distribution::new(e, 0.0, None)
+            .expect_err("refused")
+            .to_string();
         assert_eq!(
             msg,
             "invalid --param 0 for exponential: the rate must be greater than zero"

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod distribution;
 pub mod events;
+pub mod gof;
 pub mod protocol;
 pub mod seed;
 pub mod stats;

@@ -1,0 +1,361 @@
+//! `async` mode: one tokio task per connection on a multi-thread runtime. The shutdown pipe
+//! is registered with the runtime's reactor and turned into a `watch` channel that every
+//! task selects on; `--max-connections` is a semaphore taken before accept.
+
+use std::io;
+use std::net::TcpListener as StdListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrivals::clock::MonoNs;
+use arrivals::events::CloseReason;
+use arrivals::protocol::{Line, LineError};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncReadExt, Interest};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::accept::{AcceptError, classify, send_greeting};
+use crate::error::ServerError;
+use crate::recorder::{ConnId, Received, Recorder, Worker};
+use crate::shutdown::Shutdown;
+use crate::{Limits, STOP_DEADLINE};
+
+/// Serves each connection in a tokio task until `shutdown` is triggered, then waits (up to a
+/// deadline) for the tasks, which end as soon as they see the shutdown.
+pub fn serve(
+    listener: StdListener,
+    recorder: Arc<Recorder>,
+    shutdown: Shutdown,
+    limits: Limits,
+) -> Result<(), ServerError> {
+    listener
+        .set_nonblocking(true)
+        .map_err(ServerError::setup("a non-blocking listener"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_io()
+        .enable_time()
+        .thread_name("async-worker")
+        .build()
+        .map_err(ServerError::setup("the tokio runtime"))?;
+    let result = runtime.block_on(accept_loop(listener, recorder, shutdown, limits));
+    runtime.shutdown_timeout(STOP_DEADLINE);
+    result
+}
+
+async fn accept_loop(
+    listener: StdListener,
+    recorder: Arc<Recorder>,
+    shutdown: Shutdown,
+    limits: Limits,
+) -> Result<(), ServerError> {
+    let listener =
+        TcpListener::from_std(listener).map_err(ServerError::setup("the async listener"))?;
+    let stop = stop_channel(&shutdown)?;
+    let limit = Arc::new(Semaphore::new(
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
+    let mut tasks = JoinSet::new();
+    let result = loop {
+        let permit = tokio::select! {
+            biased;
+            () = stopped(stop.clone()) => break Ok(()),
+            p = Arc::clone(&limit).acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed.
+                Err(_) => break Ok(()),
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = stopped(stop.clone()) => break Ok(()),
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => match classify(&e) {
+                AcceptError::Retry => continue,
+                AcceptError::BackOff => {
+                    crate::note!("warning: accept failed, retrying: {e}");
+                    tokio::select! {
+                        () = stopped(stop.clone()) => break Ok(()),
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    }
+                }
+                AcceptError::Fatal => {
+                    break Err(ServerError::Accept {
+                        addr: listener
+                            .local_addr()
+                            .map_or_else(|_| "the listener".to_owned(), |a| a.to_string()),
+                        source: e,
+                    });
+                }
+            },
+        };
+        let at = MonoNs::now();
+        let _ = send_greeting(&stream);
+        let conn = recorder.accepted(at, peer);
+        tasks.spawn(serve_connection(
+            conn,
+            stream,
+            Arc::clone(&recorder),
+            shutdown.clone(),
+            stop.clone(),
+            limits.max_line_bytes,
+            permit,
+        ));
+        while tasks.try_join_next().is_some() {}
+    };
+    drop(listener);
+    let drained = tokio::time::timeout(STOP_DEADLINE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        // The recorder closes what these tasks leave open when it finishes.
+        crate::note!("warning: some connection tasks did not stop in time");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    result
+}
+
+/// A channel that turns true once `shutdown` is triggered.
+fn stop_channel(shutdown: &Shutdown) -> Result<watch::Receiver<bool>, ServerError> {
+    let (tx, rx) = watch::channel(shutdown.is_triggered());
+    let fd = shutdown
+        .try_clone_fd()
+        .and_then(|fd| {
+            // SAFETY: the AsyncFd owns `fd` (an OwnedFd), so the descriptor stays open and
+            // refers to the same pipe for the AsyncFd's whole lifetime.
+            unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                .map_err(io::Error::from)
+        })
+        .map_err(ServerError::setup("the shutdown pipe in the async runtime"))?;
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        while !shutdown.is_triggered() {
+            match fd.readable().await {
+                Ok(mut guard) => guard.clear_ready(),
+                Err(e) => {
+                    // The reactor refused the pipe: wait for it on a blocking thread instead.
+                    crate::note!("warning: waiting for shutdown on a thread: {e}");
+                    let waiter = shutdown.clone();
+                    let _ = tokio::task::spawn_blocking(move || waiter.wait()).await;
+                }
+            }
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Completes once the server is stopping.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens after it sent `true`.
+    let _ = stop.wait_for(|&s| s).await;
+}
+
+async fn serve_connection(
+    conn: ConnId,
+    stream: TcpStream,
+    recorder: Arc<Recorder>,
+    shutdown: Shutdown,
+    stop: watch::Receiver<bool>,
+    max_line_bytes: usize,
+    _permit: OwnedSemaphorePermit,
+) {
+    // The OS thread of the runtime worker that starts serving the connection.
+    recorder.worker_started(conn, Worker::current());
+    let mut lines = AsyncLines::new(stream, max_line_bytes);
+    let reason = loop {
+        match lines.next_line(&stop).await {
+            Ok(Some(line)) => recorder.message(conn, Received::from_line(&line)),
+            Ok(None) if shutdown.is_triggered() => break CloseReason::ServerShutdown,
+            Ok(None) => break CloseReason::PeerClosed,
+            Err(e) => {
+                recorder.error(conn, &e.to_string());
+                break CloseReason::Error;
+            }
+        }
+    };
+    recorder.closed(conn, reason);
+}
+
+/// The async twin of `arrivals::protocol::LineReader`, with the same rules: `\n` ends a
+/// message, the unterminated fragment at end of stream is one, and more than
+/// `max_line_bytes` without a newline is an error, so at most that plus one read chunk is
+/// ever buffered. A stopping server counts as end of stream.
+struct AsyncLines<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already scanned for a newline.
+    scanned: usize,
+    /// Arrival instant of the read that delivered the newest bytes.
+    last_read_at: MonoNs,
+    max_line_bytes: usize,
+    eof: bool,
+}
+
+const CHUNK: usize = 8192;
+
+impl<R: AsyncRead + Unpin> AsyncLines<R> {
+    fn new(inner: R, max_line_bytes: usize) -> Self {
+        Self {
+            inner,
+            buf: Vec::with_capacity(CHUNK),
+            scanned: 0,
+            last_read_at: MonoNs::now(),
+            max_line_bytes: max_line_bytes.max(1),
+            eof: false,
+        }
+    }
+
+    async fn next_line(&mut self, stop: &watch::Receiver<bool>) -> Result<Option<Line>, LineError> {
+        loop {
+            if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+                let end = self.scanned + pos;
+                let bytes = self.buf[..end].to_vec();
+                self.buf.drain(..=end);
+                self.scanned = 0;
+                return Ok(Some(Line {
+                    bytes,
+                    at: self.last_read_at,
+                }));
+            }
+            self.scanned = self.buf.len();
+            if self.buf.len() > self.max_line_bytes {
+                return Err(LineError::TooLong {
+                    limit: self.max_line_bytes,
+                });
+            }
+            if self.eof {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                self.scanned = 0;
+                return Ok(Some(Line {
+                    bytes: std::mem::take(&mut self.buf),
+                    at: self.last_read_at,
+                }));
+            }
+            let old = self.buf.len();
+            self.buf.resize(old + CHUNK, 0);
+            let read = tokio::select! {
+                biased;
+                () = stopped(stop.clone()) => Ok(0),
+                r = self.inner.read(&mut self.buf[old..]) => r,
+            };
+            match read {
+                Ok(n) => {
+                    self.buf.truncate(old + n);
+                    if n == 0 {
+                        self.eof = true;
+                    } else {
+                        self.last_read_at = MonoNs::now();
+                    }
+                }
+                Err(e) => {
+                    self.buf.truncate(old);
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrivals::protocol::LineReader;
+
+    use super::*;
+
+    /// Messages (or the error) of `input`, as text, through either reader.
+    fn sync_lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
+        let mut r = LineReader::new(input, max);
+        let mut out = Vec::new();
+        loop {
+            match r.next_line() {
+                Ok(Some(l)) => out.push(Ok(l.bytes)),
+                Ok(None) => return out,
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    fn async_lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (_tx, stop) = watch::channel(false);
+            let mut r = AsyncLines::new(input, max);
+            let mut out = Vec::new();
+            loop {
+                match r.next_line(&stop).await {
+                    Ok(Some(l)) => out.push(Ok(l.bytes)),
+                    Ok(None) => return out,
+                    Err(e) => {
+                        out.push(Err(e.to_string()));
+                        return out;
+                    }
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn splits_exactly_like_the_blocking_line_reader() {
+        let long = vec![b'x'; 40_000];
+        let mut at_bound = vec![b'y'; 1000];
+        at_bound.push(b'\n');
+        let cases: Vec<(&[u8], usize)> = vec![
+            (b"a\r\nb\n\nlast", 100),
+            (b"", 100),
+            (b"\n", 100),
+            (b"no newline", 100),
+            (b"ok \xff\xfe\nnext\n", 100),
+            (&long, 1000),
+            (&long, 65_536),
+            (&at_bound, 1000),
+            (&at_bound, 999),
+        ];
+        for (input, max) in cases {
+            assert_eq!(
+                async_lines(input, max),
+                sync_lines(input, max),
+                "input of {} bytes, max {max}",
+                input.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_stopping_server_ends_the_stream_after_the_buffered_fragment() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (mut client, server) = tokio::io::duplex(64);
+            tokio::io::AsyncWriteExt::write_all(&mut client, b"one\ntw")
+                .await
+                .expect("write");
+            let (tx, stop) = watch::channel(false);
+            let mut r = AsyncLines::new(server, 100);
+            let first = r.next_line(&stop).await.expect("ok").expect("line");
+            assert_eq!(first.bytes, b"one");
+            tx.send(true).expect("send");
+            let frag = r.next_line(&stop).await.expect("ok").expect("fragment");
+            assert_eq!(frag.bytes, b"tw");
+            assert!(r.next_line(&stop).await.expect("ok").is_none());
+            drop(client);
+        });
+    }
+}

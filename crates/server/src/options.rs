@@ -1,0 +1,220 @@
+//! Command-line options of the server (SPEC §3) and the console echo of them in the seed's
+//! Python-dict style.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use arrivals::protocol::DEFAULT_MAX_LINE_BYTES;
+use clap::{Parser, ValueEnum};
+
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How connections are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One connection at a time, served to its end by the accepting thread.
+    #[value(name = "iter", alias = "iterative")]
+    Iter,
+    /// One OS thread per connection.
+    #[value(name = "thr", alias = "thread")]
+    Thr,
+    /// One OS process per connection.
+    #[value(name = "proc", alias = "process")]
+    Proc,
+    /// One tokio task per connection on a multi-thread runtime.
+    #[value(name = "async")]
+    Async,
+}
+
+impl Mode {
+    /// The short name used on the console and in the event log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Iter => "iter",
+            Self::Thr => "thr",
+            Self::Proc => "proc",
+            Self::Async => "async",
+        }
+    }
+
+    /// True for the iterative mode, whose console lines differ from the concurrent ones.
+    pub fn is_iterative(self) -> bool {
+        self == Self::Iter
+    }
+}
+
+/// The server's command line.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "TCP server that measures connection and data inter-arrival times",
+    long_about = "TCP server that measures connection and data inter-arrival times.\n\n\
+                  Stop it with Ctrl-C (SIGINT) or SIGTERM: it then prints the average \
+                  connection and data inter-arrival times."
+)]
+pub struct Options {
+    /// IP address or hostname to bind.
+    #[arg(short, long, value_name = "HOST", default_value = "127.0.0.1")]
+    pub address: String,
+
+    /// TCP port; 0 picks a free one.
+    #[arg(short, long, default_value_t = 55000)]
+    pub port: u16,
+
+    /// Concurrency mode.
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "thr"
+    )]
+    pub concurrency_mode: Mode,
+
+    /// Print every message received.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Write the JSON Lines event log to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Cap on connections served at once (thr, proc, async); the rest wait in the backlog.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = at_least_one)]
+    pub max_connections: usize,
+
+    /// Bound on one message, in bytes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = at_least_one)]
+    pub max_line_bytes: usize,
+
+    /// Internal: serve the connection on stdin as a `proc`-mode worker of the server with
+    /// this PID, streaming records on stdout.
+    #[arg(long, value_name = "PARENT_PID", hide = true)]
+    pub serve_connection: Option<u32>,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Options {
+    /// The options as the seed run printed them: a Python dict literal.
+    pub fn describe(&self) -> String {
+        let mut out = String::from("{");
+        // Writing into a String cannot fail.
+        let _ = write!(
+            out,
+            "'address': {}, 'port': {}, 'concurrency_mode': {}, 'verbose': {}, 'events': {}, \
+             'max_connections': {}, 'max_line_bytes': {}",
+            py_str(&self.address),
+            self.port,
+            py_str(self.concurrency_mode.name()),
+            if self.verbose { "True" } else { "False" },
+            self.events
+                .as_ref()
+                .map_or_else(|| "None".to_owned(), |p| py_str(&p.display().to_string())),
+            self.max_connections,
+            self.max_line_bytes,
+        );
+        out.push('}');
+        out
+    }
+}
+
+/// A string literal the way Python's `repr` writes it (single quotes unless the text holds a
+/// single quote and no double quote).
+fn py_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_spec_and_print_like_the_seed() {
+        let o = parse(&["-p", "0"]).expect("parses");
+        assert_eq!(o.concurrency_mode, Mode::Thr);
+        assert_eq!(
+            o.describe(),
+            "{'address': '127.0.0.1', 'port': 0, 'concurrency_mode': 'thr', 'verbose': False, \
+             'events': None, 'max_connections': 1024, 'max_line_bytes': 65536}"
+        );
+    }
+
+    #[test]
+    fn long_mode_names_are_accepted_and_printed_short() {
+        for (given, mode) in [
+            ("iterative", Mode::Iter),
+            ("iter", Mode::Iter),
+            ("thread", Mode::Thr),
+            ("process", Mode::Proc),
+            ("proc", Mode::Proc),
+            ("async", Mode::Async),
+        ] {
+            let o = parse(&["-m", given]).expect("parses");
+            assert_eq!(o.concurrency_mode, mode, "{given}");
+        }
+        let o = parse(&[
+            "--concurrency-mode",
+            "process",
+            "-v",
+            "--events",
+            "e's.jsonl",
+        ])
+        .expect("parses");
+        assert!(
+            o.describe()
+                .contains("'concurrency_mode': 'proc', 'verbose': True")
+        );
+        assert!(o.describe().contains(r#"'events': "e's.jsonl""#));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(parse(&["-m", "fork"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--max-line-bytes", "0"]).is_err());
+        assert!(parse(&["-p", "70000"]).is_err());
+    }
+
+    #[test]
+    fn python_repr_escapes_quotes_and_controls() {
+        assert_eq!(py_str("a'b\"c"), r#"'a\'b"c'"#);
+        assert_eq!(py_str("x\ty\x1b"), r"'x\ty\x1b'");
+    }
+}

@@ -1,0 +1,342 @@
+//! `proc` mode: one OS process per connection. The server re-executes its own binary (never
+//! `fork` in this multi-threaded process) with the socket as the worker's stdin, and one relay
+//! thread per worker feeds the worker's records to the recorder, then reaps the worker. The
+//! parent keeps its own copy of each socket so that a shutdown can close every connection,
+//! and kills workers that do not stop in time: no worker outlives the server or is left a
+//! zombie.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader};
+use std::net::{Shutdown as SocketShutdown, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use arrivals::events::CloseReason;
+
+use crate::accept::{Acceptor, send_greeting};
+use crate::error::ServerError;
+use crate::process_child::ChildRecord;
+use crate::recorder::{ConnId, Recorder, Worker};
+use crate::shutdown::Shutdown;
+use crate::slots::{Permit, Slots};
+use crate::{Limits, STOP_DEADLINE};
+
+/// Serves each connection in a worker process started from `exe` (the server binary itself)
+/// until `shutdown` is triggered.
+///
+/// Must be called on a thread that outlives the workers (the binary's main thread): a worker's
+/// parent-death signal fires when the thread that spawned it exits.
+pub fn serve(
+    listener: TcpListener,
+    recorder: Arc<Recorder>,
+    shutdown: Shutdown,
+    limits: Limits,
+    exe: &Path,
+) -> Result<(), ServerError> {
+    let acceptor = Acceptor::new(listener, shutdown.clone())?;
+    let slots = Slots::new(limits.max_connections).map_err(ServerError::setup("a pipe"))?;
+    let live = Arc::new(LiveWorkers::default());
+    let server = Worker::current();
+    let mut relays: Vec<JoinHandle<()>> = Vec::new();
+    let result = loop {
+        let permit = match slots.acquire(&shutdown) {
+            Ok(Some(p)) => p,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(ServerError::setup("the connection limit")(e)),
+        };
+        let acc = match acceptor.next() {
+            Ok(Some(acc)) => acc,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        let _ = send_greeting(&acc.stream);
+        let conn = recorder.accepted(acc.at, acc.peer);
+        let child = match spawn_worker(exe, &acc.stream, server.pid, limits.max_line_bytes) {
+            Ok(child) => child,
+            Err(e) => {
+                recorder.worker_started(conn, server);
+                recorder.error(conn, &format!("cannot start a worker process: {e}"));
+                recorder.closed(conn, CloseReason::Error);
+                continue;
+            }
+        };
+        let pid = child.id();
+        live.insert(conn, pid, acc.stream);
+        let relay = Relay {
+            conn,
+            recorder: Arc::clone(&recorder),
+            live: Arc::clone(&live),
+            shutdown: shutdown.clone(),
+            server,
+            _permit: permit,
+        };
+        match thread::Builder::new()
+            .name(format!("relay-{conn}"))
+            .spawn(move || relay.run(child))
+        {
+            Ok(handle) => relays.push(handle),
+            Err(e) => {
+                // The closure (and the Child in it) is gone: stop and reap the worker by pid.
+                live.kill_and_reap(conn, pid);
+                recorder.worker_started(conn, server);
+                recorder.error(conn, &format!("cannot start a relay thread: {e}"));
+                recorder.closed(conn, CloseReason::Error);
+            }
+        }
+        reap_finished(&mut relays);
+    };
+    drop(acceptor);
+    // Closing the parent's copy of every socket ends the workers' reads: they report the end
+    // of their connection and exit.
+    live.shutdown_sockets();
+    let mut idle = slots.wait_idle(Instant::now() + STOP_DEADLINE);
+    if !idle {
+        crate::note!("warning: worker processes still running after shutdown; killing them");
+        live.kill_all();
+        idle = slots.wait_idle(Instant::now() + STOP_DEADLINE);
+    }
+    if idle {
+        // Every relay has released its slot, its last act: joining cannot block for long.
+        for handle in relays {
+            let _ = handle.join();
+        }
+    } else {
+        crate::note!("warning: some relay threads did not stop in time");
+        reap_finished(&mut relays);
+    }
+    result
+}
+
+/// Starts the server binary as the worker of one connection.
+fn spawn_worker(
+    exe: &Path,
+    stream: &TcpStream,
+    server_pid: u32,
+    max_line_bytes: usize,
+) -> io::Result<Child> {
+    let socket = OwnedFd::from(stream.try_clone()?);
+    Command::new(exe)
+        .arg("--serve-connection")
+        .arg(server_pid.to_string())
+        .arg("--max-line-bytes")
+        .arg(max_line_bytes.to_string())
+        .stdin(Stdio::from(socket))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+}
+
+/// Joins the relay threads that have finished, keeping the others.
+fn reap_finished(relays: &mut Vec<JoinHandle<()>>) {
+    let (done, running): (Vec<_>, Vec<_>) = relays.drain(..).partition(|h| h.is_finished());
+    for handle in done {
+        let _ = handle.join();
+    }
+    *relays = running;
+}
+
+/// Workers not yet reaped, with the parent's copy of their socket. A pid stays here until
+/// its process has exited and just before it is reaped, so a kill can never hit a reused pid.
+#[derive(Debug, Default)]
+struct LiveWorkers {
+    map: Mutex<HashMap<ConnId, (u32, TcpStream)>>,
+}
+
+impl LiveWorkers {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, (u32, TcpStream)>> {
+        // Map updates are single inserts and removes: a poisoned map is still consistent.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self, conn: ConnId, pid: u32, socket: TcpStream) {
+        self.lock().insert(conn, (pid, socket));
+    }
+
+    /// Forgets `conn`, closing the parent's copy of its socket.
+    fn remove(&self, conn: ConnId) {
+        self.lock().remove(&conn);
+    }
+
+    fn shutdown_sockets(&self) {
+        for (_, socket) in self.lock().values() {
+            let _ = socket.shutdown(SocketShutdown::Both);
+        }
+    }
+
+    fn kill_all(&self) {
+        for (pid, _) in self.lock().values() {
+            kill(*pid);
+        }
+    }
+
+    /// Kills and reaps a worker whose `Child` handle was lost.
+    fn kill_and_reap(&self, conn: ConnId, pid: u32) {
+        kill(pid);
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: waitpid on our own unreaped child with a null status pointer.
+            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0
+                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+            {}
+        }
+        self.remove(conn);
+    }
+}
+
+fn kill(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: plain kill(2); `pid` is an unreaped child of ours (see `LiveWorkers`).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Everything a relay thread needs besides the worker's `Child`.
+struct Relay {
+    conn: ConnId,
+    recorder: Arc<Recorder>,
+    live: Arc<LiveWorkers>,
+    shutdown: Shutdown,
+    server: Worker,
+    /// Released when the relay ends, which frees a `--max-connections` slot.
+    _permit: Permit,
+}
+
+impl Relay {
+    fn run(self, mut child: Child) {
+        let (conn, recorder) = (self.conn, &*self.recorder);
+        let pid = child.id();
+        let mut started = false;
+        let mut end = None;
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<ChildRecord>(&line) {
+                    Ok(ChildRecord::Hello { worker }) => {
+                        recorder.worker_started(conn, worker);
+                        started = true;
+                    }
+                    Ok(ChildRecord::Message { message }) => recorder.message(conn, message),
+                    Ok(ChildRecord::Error { error }) => {
+                        recorder.error(conn, &error);
+                        end = Some(CloseReason::Error);
+                    }
+                    Ok(ChildRecord::End) => end = Some(self.eof_reason()),
+                    Err(e) => recorder.error(
+                        conn,
+                        &format!("worker process {pid} sent an unreadable record: {e}"),
+                    ),
+                }
+            }
+        }
+        if !started {
+            // The worker died before saying hello; its main thread would have served.
+            recorder.worker_started(
+                conn,
+                Worker {
+                    pid,
+                    tid: u64::from(pid),
+                    ppid: self.server.pid,
+                },
+            );
+        }
+        let status = self.reap(&mut child);
+        let reason = end.unwrap_or_else(|| {
+            recorder.error(conn, &describe_exit(pid, status));
+            if self.shutdown.is_triggered() {
+                CloseReason::ServerShutdown
+            } else {
+                CloseReason::Error
+            }
+        });
+        recorder.closed(conn, reason);
+    }
+
+    fn eof_reason(&self) -> CloseReason {
+        if self.shutdown.is_triggered() {
+            CloseReason::ServerShutdown
+        } else {
+            CloseReason::PeerClosed
+        }
+    }
+
+    /// Waits for the worker to exit, forgets it (closing the parent's socket copy), then
+    /// reaps it: in this order a concurrent `kill_all` only ever targets an unreaped pid.
+    fn reap(&self, child: &mut Child) -> Option<ExitStatus> {
+        wait_exited(child.id());
+        self.live.remove(self.conn);
+        child.wait().ok()
+    }
+}
+
+/// Blocks until process `pid` (our child) has exited, without reaping it.
+fn wait_exited(pid: u32) {
+    loop {
+        // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves the child waitable.
+        let rc = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                libc::id_t::from(pid),
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
+/// Why a worker ended without reporting the end of its connection.
+fn describe_exit(pid: u32, status: Option<ExitStatus>) -> String {
+    match (status, status.and_then(|s| s.signal())) {
+        (_, Some(sig)) => format!(
+            "worker process {pid} was killed by signal {sig} ({})",
+            signal_name(sig)
+        ),
+        (Some(s), None) => {
+            format!("worker process {pid} exited ({s}) without reporting the end of its connection")
+        }
+        (None, None) => {
+            format!("worker process {pid} ended without reporting the end of its connection")
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "other signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deaths_are_described_with_pid_and_signal() {
+        let killed = ExitStatus::from_raw(libc::SIGKILL);
+        assert_eq!(
+            describe_exit(42, Some(killed)),
+            "worker process 42 was killed by signal 9 (SIGKILL)"
+        );
+        let exited = ExitStatus::from_raw(3 << 8);
+        assert!(
+            describe_exit(7, Some(exited)).starts_with("worker process 7 exited (exit status: 3)")
+        );
+    }
+}

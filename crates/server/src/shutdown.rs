@@ -1,0 +1,218 @@
+//! The stop signal handed to every serving mode: a cloneable handle over a self-pipe, so a
+//! thread blocked in `poll` on a socket wakes up the moment the server is told to stop, with no
+//! timeout-based polling. Signals (SIGINT, SIGTERM) only call [`Shutdown::trigger`]; tests do
+//! the same without signals.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A self-pipe: `notify` makes its read end readable until `drain` empties it.
+#[derive(Debug)]
+pub(crate) struct Wakeup {
+    read: UnixStream,
+    write: UnixStream,
+}
+
+impl Wakeup {
+    pub(crate) fn new() -> io::Result<Self> {
+        let (read, write) = UnixStream::pair()?;
+        // Non-blocking both ways: `notify` must never block (the pipe may be full of earlier
+        // notifications, which is as good as one more) and `drain` stops when it is empty.
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        Ok(Self { read, write })
+    }
+
+    /// Makes the read end readable.
+    pub(crate) fn notify(&self) {
+        // A full pipe (WouldBlock) is already readable, so every error is harmless here.
+        let _ = (&self.write).write(&[1]);
+    }
+
+    /// Empties the pipe so that the next `poll` waits for a new notification.
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = (&self.read).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    triggered: AtomicBool,
+    /// Never drained: once triggered, its fd stays readable for every waiter.
+    wakeup: Wakeup,
+}
+
+/// A cloneable stop signal shared by the acceptor, the connection workers and whoever stops
+/// the server (a signal thread, a test).
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+impl Shutdown {
+    /// A handle that has not been triggered.
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                triggered: AtomicBool::new(false),
+                wakeup: Wakeup::new()?,
+            }),
+        })
+    }
+
+    /// Asks the server to stop; idempotent, never blocks.
+    pub fn trigger(&self) {
+        self.inner.triggered.store(true, Ordering::SeqCst);
+        self.inner.wakeup.notify();
+    }
+
+    /// True once [`trigger`](Self::trigger) has been called on any clone.
+    pub fn is_triggered(&self) -> bool {
+        self.inner.triggered.load(Ordering::SeqCst)
+    }
+
+    /// A descriptor that becomes readable (and stays so) when the handle is triggered; poll
+    /// it next to a socket to make a blocking wait end on shutdown.
+    pub fn fd(&self) -> RawFd {
+        self.inner.wakeup.fd().as_raw_fd()
+    }
+
+    /// A duplicate of [`fd`](Self::fd), for registering with an event loop (tokio's `AsyncFd`).
+    pub fn try_clone_fd(&self) -> io::Result<OwnedFd> {
+        self.inner.wakeup.fd().try_clone_to_owned()
+    }
+
+    /// Blocks until the handle is triggered.
+    pub fn wait(&self) -> io::Result<()> {
+        while !self.is_triggered() {
+            poll_readable(&[], self, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// What ended a [`poll_readable`] wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ready {
+    /// The descriptor at this index of `fds` is readable (or hung up / in error).
+    Fd(usize),
+    /// The server is stopping (takes precedence over readable descriptors).
+    Shutdown,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// Waits until one of `fds` is readable, `shutdown` is triggered, or `timeout` passes
+/// (`None`: no timeout). Retries on EINTR.
+pub(crate) fn poll_readable(
+    fds: &[BorrowedFd<'_>],
+    shutdown: &Shutdown,
+    timeout: Option<Duration>,
+) -> io::Result<Ready> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| fd.as_raw_fd())
+        .chain(std::iter::once(shutdown.fd()))
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        if shutdown.is_triggered() {
+            return Ok(Ready::Shutdown);
+        }
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up so that a sub-millisecond remainder does not spin with timeout 0.
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+            }
+        };
+        // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs
+        // whose descriptors are kept open by the borrows in `fds` and by `shutdown`.
+        let rc = unsafe {
+            libc::poll(
+                pollfds.as_mut_ptr(),
+                pollfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if shutdown.is_triggered() {
+            return Ok(Ready::Shutdown);
+        }
+        if let Some(i) = pollfds[..fds.len()].iter().position(|p| p.revents != 0) {
+            return Ok(Ready::Fd(i));
+        }
+        if rc == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Ready::TimedOut);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_wakes_a_waiting_thread_and_stays_triggered() {
+        let s = Shutdown::new().expect("pipe");
+        assert!(!s.is_triggered());
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || s.wait())
+        };
+        s.trigger();
+        waiter.join().expect("no panic").expect("wait ok");
+        assert!(s.is_triggered());
+        s.trigger();
+        assert_eq!(
+            poll_readable(&[], &s, Some(Duration::from_secs(5))).expect("poll"),
+            Ready::Shutdown
+        );
+    }
+
+    #[test]
+    fn poll_reports_readable_fds_and_timeouts() {
+        let s = Shutdown::new().expect("pipe");
+        let w = Wakeup::new().expect("pipe");
+        assert_eq!(
+            poll_readable(&[w.fd()], &s, Some(Duration::from_millis(1))).expect("poll"),
+            Ready::TimedOut
+        );
+        w.notify();
+        assert_eq!(
+            poll_readable(&[w.fd()], &s, None).expect("poll"),
+            Ready::Fd(0)
+        );
+        w.drain();
+        assert_eq!(
+            poll_readable(&[w.fd()], &s, Some(Duration::ZERO)).expect("poll"),
+            Ready::TimedOut
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! Test harness: starts the real `server` binary on port 0, follows its console, drives it
+//! with plain `std::net` clients and stops it with a real signal. Every wait is on an event
+//! (a console line, end of a pipe, end of a stream) bounded by a timeout.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use arrivals::events::{Record, ServerEvent, read_log};
+use arrivals::protocol::{GREETING, format_message};
+
+/// How long any awaited outcome may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `server` process.
+pub struct Server {
+    child: Option<Child>,
+    pub pid: u32,
+    pub port: u16,
+    pub mode: String,
+    stdout: Receiver<String>,
+    /// Every stdout line seen so far.
+    pub lines: Vec<String>,
+    stderr: Option<JoinHandle<String>>,
+    pub events_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// What a stopped server left behind.
+#[derive(Debug)]
+pub struct Stopped {
+    pub status: ExitStatus,
+    pub lines: Vec<String>,
+    pub stderr: String,
+    pub events: Vec<Record<ServerEvent>>,
+}
+
+fn server_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+}
+
+/// Runs `server` with `args` to its end (it is expected to exit by itself).
+pub fn run_to_end(args: &[&str]) -> std::process::Output {
+    let child = server_command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start server");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(out) => out.expect("server output"),
+        Err(_) => {
+            signal(pid, libc::SIGKILL);
+            panic!("server {args:?} did not exit within {TIMEOUT:?}");
+        }
+    }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a pid this test started.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// True while a process `pid` exists (zombies included).
+pub fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Pids of the processes whose parent is `ppid`.
+pub fn children_of(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state, ppid, ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(&ppid.to_string()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+impl Server {
+    /// Starts `server -a 127.0.0.1 -p 0 -m MODE --events FILE EXTRA...` and waits for its
+    /// `Listening on` line.
+    pub fn start(mode: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let events_path = dir.path().join("server-events.jsonl");
+        let mut child = server_command()
+            .args(["-a", "127.0.0.1", "-p", "0", "-m", mode, "--events"])
+            .arg(&events_path)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start server");
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout pipe");
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().expect("stderr pipe");
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let mut server = Self {
+            pid: child.id(),
+            child: Some(child),
+            port: 0,
+            mode: mode.to_owned(),
+            stdout,
+            lines: Vec::new(),
+            stderr: Some(stderr),
+            events_path,
+            _dir: dir,
+        };
+        let listening = server.wait_line(|l| l.starts_with("Listening on "));
+        server.port = listening
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {listening:?}"));
+        server
+    }
+
+    /// Waits until `n` stdout lines so far satisfy `pred`; returns them.
+    pub fn wait_lines(&mut self, n: usize, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let matching: Vec<String> = self.lines.iter().filter(|l| pred(l)).cloned().collect();
+            if matching.len() >= n {
+                return matching;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: waited {TIMEOUT:?} for {n} matching lines; stdout so far:\n{}",
+                    self.mode,
+                    self.lines.join("\n")
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "{}: server stdout ended before {n} matching lines:\n{}",
+                    self.mode,
+                    self.lines.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for one stdout line satisfying `pred` (the first one, if several).
+    pub fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_lines(1, pred).remove(0)
+    }
+
+    /// Waits for `n` `[x] Connection closed` lines in total.
+    pub fn wait_closed(&mut self, n: usize) {
+        self.wait_lines(n, |l| l.starts_with("[x] Connection closed for "));
+    }
+
+    /// Sends `sig`, waits for the process to exit (stdout closes, then it is reaped) and
+    /// reads its event log. In `proc` mode also checks that no worker process survived.
+    pub fn stop(mut self, sig: i32) -> Stopped {
+        signal(self.pid, sig);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    signal(self.pid, libc::SIGKILL);
+                    panic!(
+                        "{}: server did not stop within {TIMEOUT:?}:\n{}",
+                        self.mode,
+                        self.lines.join("\n")
+                    );
+                }
+            }
+        }
+        let status = self
+            .child
+            .take()
+            .expect("running")
+            .wait()
+            .expect("wait server");
+        let stderr = self
+            .stderr
+            .take()
+            .expect("stderr thread")
+            .join()
+            .expect("stderr thread");
+        let events = read_log::<ServerEvent>(&self.events_path).expect("event log");
+        if self.mode == "proc" {
+            for pid in worker_pids(&events) {
+                assert_ne!(pid, self.pid, "proc workers are other processes");
+                assert!(
+                    !process_exists(pid),
+                    "worker process {pid} outlived the server"
+                );
+            }
+        }
+        Stopped {
+            status,
+            lines: std::mem::take(&mut self.lines),
+            stderr,
+            events,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Pids recorded in `connection_accepted` events.
+pub fn worker_pids(events: &[Record<ServerEvent>]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|r| match r.event {
+            ServerEvent::ConnectionAccepted { pid, .. } => Some(pid),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Stopped {
+    /// Events with the given tag.
+    pub fn events_named(&self, name: &str) -> Vec<&ServerEvent> {
+        self.events
+            .iter()
+            .map(|r| &r.event)
+            .filter(|e| e.name() == name)
+            .collect()
+    }
+
+    /// The `(n = N)` count and the printed average of the line starting with `prefix`.
+    pub fn printed_average(&self, prefix: &str) -> (String, u64) {
+        let line = self
+            .lines
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{}", self.lines.join("\n")));
+        let rest = line[prefix.len()..].trim();
+        let (avg, n) = rest
+            .rsplit_once(" (n = ")
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let n = n.trim_end_matches(')').parse().expect("count");
+        (avg.to_owned(), n)
+    }
+
+    /// Checks the closing lines and that `server_stopped` carries the printed numbers;
+    /// returns the connection-gap and data-gap counts.
+    pub fn assert_clean_stop(&self) -> (u64, u64) {
+        assert!(
+            self.status.success(),
+            "exit status {:?}; stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        let term = self
+            .lines
+            .iter()
+            .position(|l| l == "The server is terminating")
+            .expect("terminating line");
+        assert!(self.lines[term + 1].starts_with("Average connection inter-arrival time: "));
+        assert!(self.lines[term + 2].starts_with("Average data inter-arrival time: "));
+        assert_eq!(self.lines.len(), term + 3, "nothing after the averages");
+        let (conn_avg, conn_n) = self.printed_average("Average connection inter-arrival time:");
+        let (data_avg, data_n) = self.printed_average("Average data inter-arrival time:");
+        let last = &self.events.last().expect("events").event;
+        let ServerEvent::ServerStopped {
+            connection_gaps,
+            avg_connection_gap_ms,
+            data_gaps,
+            avg_data_gap_ms,
+            ..
+        } = last
+        else {
+            panic!("last event is not server_stopped: {last:?}");
+        };
+        let fmt = |v: &Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2} ms"));
+        assert_eq!(
+            (fmt(avg_connection_gap_ms), *connection_gaps),
+            (conn_avg, conn_n)
+        );
+        assert_eq!((fmt(avg_data_gap_ms), *data_gaps), (data_avg, data_n));
+        assert!(matches!(
+            self.events.first().map(|r| &r.event),
+            Some(ServerEvent::ServerStarted { .. })
+        ));
+        (conn_n, data_n)
+    }
+}
+
+/// A plain TCP client that reads the greeting like the lab's client.
+pub struct Client {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects and reads the greeting (which, in `iter` mode, waits for the accept).
+    pub fn connect(port: u16) -> Self {
+        let client = Self::connect_quiet(port);
+        client.expect_greeting()
+    }
+
+    /// Connects without reading anything yet.
+    pub fn connect_quiet(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Self { stream, reader }
+    }
+
+    /// Reads the greeting.
+    pub fn expect_greeting(mut self) -> Self {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("greeting");
+        assert_eq!(line, GREETING);
+        self
+    }
+
+    /// `IP:PORT` of this end, as the server prints its peer.
+    pub fn local(&self) -> String {
+        self.stream.local_addr().expect("addr").to_string()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Sends `n` messages in the client's format, `spacing` apart.
+    pub fn send_events(&mut self, worker: u32, n: u32, spacing: Duration) {
+        for event in 1..=n {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as u64;
+            let line = format!("{}\n", format_message(worker, event, now));
+            self.send_raw(line.as_bytes());
+            thread::sleep(spacing);
+        }
+    }
+
+    /// Closes the sending side and waits for the server to close the connection.
+    pub fn close(mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.wait_eof();
+    }
+
+    /// Waits until the server closes the connection (end of stream or reset).
+    pub fn wait_eof(&mut self) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("waiting for the server to close: {e}"),
+        }
+    }
+}

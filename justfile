@@ -24,5 +24,24 @@ server *ARGS:
 client *ARGS:
     cargo run --quiet --release --bin client -- {{ARGS}}
 
+# Run one scenario of experiments/ (release build), e.g. `just experiment iterative-two-clients`
+experiment NAME:
+    cargo build --release --bins
+    target/release/orchestrator run {{NAME}}
+
+# Run every scenario of experiments/ and rewrite results/ and report/
+experiments:
+    cargo build --release --bins
+    target/release/orchestrator run --all
+
+# Re-render report/ and the CSV tables from the recorded results/, without running anything
+report:
+    cargo build --release --bin orchestrator
+    target/release/orchestrator report
+
+# Benchmark the statistics on 1,000,000 recorded gaps (release build)
+bench:
+    cargo bench -p arrivals --bench stats
+
 # What CI runs: lint, then the tests
 ci: lint test

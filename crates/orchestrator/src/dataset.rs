@@ -1,0 +1,676 @@
+//! The data of one recorded run, derived only from its files (`run.json` and the two event
+//! logs): connections and messages joined to the client group that made them, and the gap
+//! statistics the CSV tables, plots and markdown show.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrivals::events::CloseReason;
+use arrivals::{ClientEvent, Record, ServerEvent, Summary};
+
+use crate::runinfo::RunInfo;
+use crate::scenario::{Mode, Scenario, ScenarioError};
+
+/// Why a recorded run cannot be analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("the scenario recorded in {path} is invalid: {source}")]
+    Scenario { path: String, source: ScenarioError },
+    #[error("{path}: unknown mode \"{mode}\"")]
+    Mode { path: String, mode: String },
+    #[error("{path}: the server log has no connection_accepted event for connection {conn}")]
+    UnknownConnection { path: String, conn: u64 },
+}
+
+/// Label used for connections that no client group claims.
+pub const UNMATCHED: &str = "unmatched";
+
+/// One connection as the server saw it, joined to the client worker that opened it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub conn: u64,
+    /// Index into the scenario's client groups.
+    pub group: Option<usize>,
+    /// The client's worker number within its group.
+    pub worker: Option<u32>,
+    pub peer: String,
+    pub pid: u32,
+    pub tid: u64,
+    /// Milliseconds since the first accept.
+    pub accept_ms: f64,
+    pub close_ms: Option<f64>,
+    /// Time since the previous accept (none for the first connection).
+    pub gap_ms: Option<f64>,
+    pub messages: u64,
+    pub close_reason: Option<CloseReason>,
+}
+
+impl Connection {
+    /// How long the connection was open; up to the server's stop if it never closed.
+    pub fn lifetime_ms(&self, end_ms: f64) -> f64 {
+        self.close_ms.unwrap_or(end_ms) - self.accept_ms
+    }
+}
+
+/// One message as the server received it, joined to what the client drew for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub conn: u64,
+    pub group: Option<usize>,
+    pub worker: Option<u32>,
+    /// Message number on its connection.
+    pub seq: u64,
+    /// The event number written in the message.
+    pub event: Option<u32>,
+    /// Milliseconds since the first accept.
+    pub recv_ms: f64,
+    pub gap_ms: f64,
+    pub latency_ms: Option<f64>,
+    pub bytes: usize,
+    /// The interval the client drew for this message, and how late it sent it.
+    pub interval_ms: Option<f64>,
+    pub lateness_ms: Option<f64>,
+}
+
+/// What the server reported in its final `server_stopped` event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stopped {
+    pub connections: u64,
+    pub messages: u64,
+    pub connection_gaps: u64,
+    pub avg_connection_gap_ms: Option<f64>,
+    pub data_gaps: u64,
+    pub avg_data_gap_ms: Option<f64>,
+}
+
+/// Which gap list a statistic is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapKind {
+    Connection,
+    Data,
+}
+
+impl GapKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connection => "connection_gap",
+            Self::Data => "data_gap",
+        }
+    }
+}
+
+/// A recorded run, analysed.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub info: RunInfo,
+    pub scenario: Scenario,
+    pub mode: Mode,
+    /// In accept order.
+    pub connections: Vec<Connection>,
+    /// By connection, then sequence number.
+    pub messages: Vec<Message>,
+    pub stopped: Option<Stopped>,
+    /// When the server stopped, ms since the first accept.
+    pub end_ms: f64,
+    /// Connection errors the server logged, as `(conn, error)`.
+    pub errors: Vec<(u64, String)>,
+    /// Messages the clients logged as sent, per group.
+    pub sent: Vec<u64>,
+}
+
+impl Dataset {
+    /// Joins the records of one run; `origin` names the run folder in errors.
+    pub fn new(
+        origin: &Path,
+        info: RunInfo,
+        server: &[Record<ServerEvent>],
+        client: &[(String, Record<ClientEvent>)],
+    ) -> Result<Self, DatasetError> {
+        let run_json = origin.join("run.json").display().to_string();
+        let scenario = Scenario::from_toml_str(
+            &info.scenario,
+            &info.scenario_text,
+            Path::new(&info.scenario_file),
+        )
+        .map_err(|source| DatasetError::Scenario {
+            path: run_json.clone(),
+            source,
+        })?;
+        let mode: Mode = info.mode.parse().map_err(|_| DatasetError::Mode {
+            path: run_json.clone(),
+            mode: info.mode.clone(),
+        })?;
+        let group_of = |label: &str| scenario.clients.iter().position(|g| g.label == label);
+
+        // The client side: which worker owns which local address, and what it drew.
+        let mut by_local: BTreeMap<&str, (Option<usize>, u32)> = BTreeMap::new();
+        let mut drawn: BTreeMap<(Option<usize>, u32, u32), (f64, f64)> = BTreeMap::new();
+        let mut sent = vec![0u64; scenario.clients.len()];
+        for (label, rec) in client {
+            let group = group_of(label);
+            match &rec.event {
+                ClientEvent::WorkerConnected { worker, local, .. } => {
+                    by_local.insert(local.as_str(), (group, *worker));
+                }
+                ClientEvent::MessageSent {
+                    worker,
+                    seq,
+                    interval_ms,
+                    lateness_ms,
+                    ..
+                } => {
+                    drawn.insert((group, *worker, *seq), (*interval_ms, *lateness_ms));
+                    if let Some(g) = group {
+                        sent[g] += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        // The log's lines need not be in time order (concurrent modes write them from
+        // several threads or processes): take the accepts first, and the earliest as origin.
+        let origin_ms = server
+            .iter()
+            .filter(|r| matches!(r.event, ServerEvent::ConnectionAccepted { .. }))
+            .map(|r| r.t_ms)
+            .reduce(f64::min)
+            .unwrap_or(0.0);
+        let mut connections: Vec<Connection> = Vec::new();
+        for rec in server {
+            if let ServerEvent::ConnectionAccepted {
+                conn,
+                peer,
+                pid,
+                tid,
+                gap_ms,
+            } = &rec.event
+            {
+                let (group, worker) = by_local
+                    .get(peer.as_str())
+                    .map_or((None, None), |(g, w)| (*g, Some(*w)));
+                connections.push(Connection {
+                    conn: *conn,
+                    group,
+                    worker,
+                    peer: peer.clone(),
+                    pid: *pid,
+                    tid: *tid,
+                    accept_ms: rec.t_ms - origin_ms,
+                    close_ms: None,
+                    gap_ms: *gap_ms,
+                    messages: 0,
+                    close_reason: None,
+                });
+            }
+        }
+        // Connection ids count accepts in order.
+        connections.sort_by_key(|c| c.conn);
+        let index: BTreeMap<u64, usize> = connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.conn, i))
+            .collect();
+        let mut messages = Vec::new();
+        let mut stopped = None;
+        let mut errors = Vec::new();
+        let mut end_ms = 0.0f64;
+        for rec in server {
+            let t = rec.t_ms - origin_ms;
+            end_ms = end_ms.max(t);
+            match &rec.event {
+                ServerEvent::ConnectionAccepted { .. } => {}
+                ServerEvent::MessageReceived {
+                    conn,
+                    seq,
+                    bytes,
+                    gap_ms,
+                    worker,
+                    worker_event,
+                    latency_ms,
+                    ..
+                } => {
+                    let c = index
+                        .get(conn)
+                        .and_then(|&i| connections.get(i))
+                        .ok_or_else(|| DatasetError::UnknownConnection {
+                            path: origin.join("server-events.jsonl").display().to_string(),
+                            conn: *conn,
+                        })?;
+                    let worker = c.worker.or(*worker);
+                    let event = *worker_event;
+                    let key = (c.group, worker.unwrap_or(0), event.unwrap_or(0));
+                    let (interval_ms, lateness_ms) = drawn
+                        .get(&key)
+                        .map_or((None, None), |(i, l)| (Some(*i), Some(*l)));
+                    messages.push(Message {
+                        conn: *conn,
+                        group: c.group,
+                        worker,
+                        seq: *seq,
+                        event,
+                        recv_ms: t,
+                        gap_ms: *gap_ms,
+                        latency_ms: *latency_ms,
+                        bytes: *bytes,
+                        interval_ms,
+                        lateness_ms,
+                    });
+                }
+                ServerEvent::ConnectionClosed {
+                    conn,
+                    messages,
+                    reason,
+                } => {
+                    if let Some(c) = index.get(conn).and_then(|&i| connections.get_mut(i)) {
+                        c.close_ms = Some(t);
+                        c.messages = *messages;
+                        c.close_reason = Some(*reason);
+                    }
+                }
+                ServerEvent::ConnectionError { conn, error } => errors.push((*conn, error.clone())),
+                ServerEvent::ServerStopped {
+                    connections,
+                    messages,
+                    connection_gaps,
+                    avg_connection_gap_ms,
+                    data_gaps,
+                    avg_data_gap_ms,
+                } => {
+                    stopped = Some(Stopped {
+                        connections: *connections,
+                        messages: *messages,
+                        connection_gaps: *connection_gaps,
+                        avg_connection_gap_ms: *avg_connection_gap_ms,
+                        data_gaps: *data_gaps,
+                        avg_data_gap_ms: *avg_data_gap_ms,
+                    });
+                }
+                ServerEvent::ServerStarted { .. } => {}
+            }
+        }
+        // A connection still open at the stop has no close event: count its messages here.
+        for c in &mut connections {
+            if c.close_reason.is_none() {
+                c.messages = messages.iter().filter(|m| m.conn == c.conn).count() as u64;
+            }
+        }
+        messages.sort_by_key(|m| (m.conn, m.seq));
+        Ok(Self {
+            info,
+            scenario,
+            mode,
+            connections,
+            messages,
+            stopped,
+            end_ms,
+            errors,
+            sent,
+        })
+    }
+
+    /// The label of group `g`, or [`UNMATCHED`].
+    pub fn label(&self, g: Option<usize>) -> &str {
+        g.and_then(|g| self.scenario.clients.get(g))
+            .map_or(UNMATCHED, |c| c.label.as_str())
+    }
+
+    /// Connection gaps in accept order; only those ending at `group`'s accepts if given.
+    pub fn connection_gaps(&self, group: Option<usize>) -> Vec<f64> {
+        self.connections
+            .iter()
+            .filter(|c| group.is_none() || c.group == group)
+            .filter_map(|c| c.gap_ms)
+            .collect()
+    }
+
+    /// Data gaps; only `group`'s if given.
+    pub fn data_gaps(&self, group: Option<usize>) -> Vec<f64> {
+        self.messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .map(|m| m.gap_ms)
+            .collect()
+    }
+
+    /// Gap lists for the summary: overall, then one per client group, then the connections
+    /// no group claims (only when there are any).
+    pub fn summaries(&self) -> Vec<(GapKind, String, Option<Summary>)> {
+        let mut rows = Vec::new();
+        let unmatched = self.connections.iter().any(|c| c.group.is_none());
+        for kind in [GapKind::Connection, GapKind::Data] {
+            let gaps = |g| match kind {
+                GapKind::Connection => self.connection_gaps(g),
+                GapKind::Data => self.data_gaps(g),
+            };
+            rows.push((kind, "all".to_owned(), Summary::of(&gaps(None))));
+            for (i, group) in self.scenario.clients.iter().enumerate() {
+                rows.push((kind, group.label.clone(), Summary::of(&gaps(Some(i)))));
+            }
+            if unmatched {
+                let list: Vec<f64> = match kind {
+                    GapKind::Connection => self
+                        .connections
+                        .iter()
+                        .filter(|c| c.group.is_none())
+                        .filter_map(|c| c.gap_ms)
+                        .collect(),
+                    GapKind::Data => self
+                        .messages
+                        .iter()
+                        .filter(|m| m.group.is_none())
+                        .map(|m| m.gap_ms)
+                        .collect(),
+                };
+                rows.push((kind, UNMATCHED.to_owned(), Summary::of(&list)));
+            }
+        }
+        rows
+    }
+
+    /// The largest number of connections open at the same instant.
+    pub fn max_concurrent(&self) -> usize {
+        let mut edges: Vec<(f64, i32)> = Vec::new();
+        for c in &self.connections {
+            edges.push((c.accept_ms, 1));
+            edges.push((c.close_ms.unwrap_or(self.end_ms), -1));
+        }
+        // At equal times a close comes before an accept: back to back is not overlap.
+        edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut open, mut max) = (0i32, 0i32);
+        for (_, d) in edges {
+            open += d;
+            max = max.max(open);
+        }
+        max.max(0) as usize
+    }
+
+    /// Mean one-way latency (server receive minus client timestamp) of `group`'s messages.
+    pub fn mean_latency_ms(&self, group: Option<usize>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .filter_map(|m| m.latency_ms)
+            .collect();
+        arrivals::stats::mean(&v)
+    }
+
+    /// Mean interval the clients drew for `group`'s received messages.
+    pub fn mean_drawn_ms(&self, group: Option<usize>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .filter_map(|m| m.interval_ms)
+            .collect();
+        arrivals::stats::mean(&v)
+    }
+}
+
+/// The snake_case name of a close reason, as in the event log.
+pub fn close_reason_str(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::PeerClosed => "peer_closed",
+        CloseReason::ServerShutdown => "server_shutdown",
+        CloseReason::Error => "error",
+    }
+}
+
+/// A small recorded run built in memory, for the formatters' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use crate::runinfo::{Binaries, ClientRun};
+
+    pub const SCENARIO: &str = r#"description = "two groups, served one after another"
+seed = 42
+[server]
+mode = "iter"
+[[clients]]
+label = "fixed"
+workers = 2
+intervals = 2
+dist = "d"
+param = 0.1
+[[clients]]
+label = "uni"
+workers = 1
+intervals = 1
+dist = "u"
+param = 0.2
+"#;
+
+    fn rec<E>(t_ms: f64, event: E) -> Record<E> {
+        Record {
+            t_ms,
+            unix_ms: 1_000_000.0 + t_ms,
+            event,
+        }
+    }
+
+    fn msg(t: f64, conn: u64, seq: u64, gap_ms: f64, worker: u32) -> Record<ServerEvent> {
+        rec(
+            t,
+            ServerEvent::MessageReceived {
+                conn,
+                seq,
+                bytes: 42,
+                text: format!("Worker {worker}, Event {seq}, Timestamp 1"),
+                lossy: false,
+                gap_ms,
+                worker: Some(worker),
+                worker_event: Some(seq as u32),
+                sent_unix_ms: Some(1),
+                latency_ms: Some(0.5),
+            },
+        )
+    }
+
+    fn accepted(t: f64, conn: u64, port: u16, gap_ms: Option<f64>) -> Record<ServerEvent> {
+        rec(
+            t,
+            ServerEvent::ConnectionAccepted {
+                conn,
+                peer: format!("127.0.0.1:{port}"),
+                pid: 7,
+                tid: 8,
+                gap_ms,
+            },
+        )
+    }
+
+    fn closed(t: f64, conn: u64, messages: u64) -> Record<ServerEvent> {
+        rec(
+            t,
+            ServerEvent::ConnectionClosed {
+                conn,
+                messages,
+                reason: CloseReason::PeerClosed,
+            },
+        )
+    }
+
+    pub type Records = (
+        RunInfo,
+        Vec<Record<ServerEvent>>,
+        Vec<(String, Record<ClientEvent>)>,
+    );
+
+    /// Three connections served one after another: fixed w1, fixed w2, uni w1.
+    pub fn iterative() -> Dataset {
+        let (info, server, client) = records();
+        Dataset::new(Path::new("results/fixture"), info, &server, &client).expect("valid fixture")
+    }
+
+    /// The logs behind [`iterative`].
+    pub fn records() -> Records {
+        let server = vec![
+            accepted(10.0, 1, 5001, None),
+            msg(110.0, 1, 1, 100.0, 1),
+            msg(210.0, 1, 2, 100.0, 1),
+            closed(211.0, 1, 2),
+            accepted(211.5, 2, 5002, Some(201.5)),
+            msg(311.5, 2, 1, 100.0, 2),
+            msg(411.5, 2, 2, 100.0, 2),
+            closed(412.0, 2, 2),
+            accepted(412.5, 3, 6001, Some(201.0)),
+            msg(462.5, 3, 1, 50.0, 1),
+            closed(463.0, 3, 1),
+            rec(
+                800.0,
+                ServerEvent::ServerStopped {
+                    connections: 3,
+                    messages: 5,
+                    connection_gaps: 2,
+                    avg_connection_gap_ms: Some(201.25),
+                    data_gaps: 5,
+                    avg_data_gap_ms: Some(90.0),
+                },
+            ),
+        ];
+        let connected = |label: &str, worker: u32, port: u16| {
+            (
+                label.to_owned(),
+                rec(
+                    0.0,
+                    ClientEvent::WorkerConnected {
+                        worker,
+                        local: format!("127.0.0.1:{port}"),
+                        peer: "127.0.0.1:9".into(),
+                        connect_ms: 0.1,
+                    },
+                ),
+            )
+        };
+        let sent = |label: &str, worker: u32, seq: u32, interval_ms: f64| {
+            (
+                label.to_owned(),
+                rec(
+                    0.0,
+                    ClientEvent::MessageSent {
+                        worker,
+                        seq,
+                        interval_ms,
+                        scheduled_ms: 0.0,
+                        actual_ms: 0.0,
+                        lateness_ms: 0.25,
+                        sent_unix_ms: 1,
+                    },
+                ),
+            )
+        };
+        let client = vec![
+            connected("fixed", 1, 5001),
+            connected("fixed", 2, 5002),
+            connected("uni", 1, 6001),
+            sent("fixed", 1, 1, 100.0),
+            sent("fixed", 1, 2, 100.0),
+            sent("fixed", 2, 1, 100.0),
+            sent("fixed", 2, 2, 100.0),
+            sent("uni", 1, 1, 49.5),
+        ];
+        let info = RunInfo {
+            scenario: "fixture".into(),
+            scenario_file: "experiments/fixture.toml".into(),
+            scenario_text: SCENARIO.into(),
+            seed: 42,
+            mode: "iter".into(),
+            sweep: false,
+            date: "2026-01-19T11:47:38Z".into(),
+            git_commit: "0123456789abcdef".into(),
+            git_dirty: false,
+            rustc: "rustc 1.85.0".into(),
+            host_cores: 2,
+            binaries: Binaries {
+                orchestrator: "o".into(),
+                server: "s".into(),
+                client: "c".into(),
+            },
+            server_args: vec![],
+            server_port: 9,
+            clients: vec![ClientRun {
+                label: "fixed".into(),
+                seed: 5,
+                args: vec![],
+                launched_ms: 0.0,
+                exited_ms: 500.0,
+            }],
+            duration_ms: 900.0,
+            server_printed: vec![
+                "Average connection inter-arrival time: 201.25 ms (n = 2)".into(),
+                "Average data inter-arrival time: 90.00 ms (n = 5)".into(),
+            ],
+        };
+        (info, server, client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_join_the_client_worker_by_address() {
+        let d = fixtures::iterative();
+        let who: Vec<(&str, Option<u32>)> = d
+            .connections
+            .iter()
+            .map(|c| (d.label(c.group), c.worker))
+            .collect();
+        assert_eq!(
+            who,
+            [("fixed", Some(1)), ("fixed", Some(2)), ("uni", Some(1))]
+        );
+        assert_eq!(
+            d.connections[1].accept_ms, 201.5,
+            "times count from the first accept"
+        );
+        assert_eq!(d.end_ms, 790.0);
+        let drawn: Vec<Option<f64>> = d.messages.iter().map(|m| m.interval_ms).collect();
+        assert_eq!(drawn[4], Some(49.5));
+    }
+
+    #[test]
+    fn log_lines_out_of_time_order_give_the_same_data() {
+        let (info, mut server, client) = fixtures::records();
+        let last = server.remove(8);
+        server.insert(0, last);
+        let d = Dataset::new(Path::new("x"), info, &server, &client).expect("valid");
+        let want = fixtures::iterative();
+        assert_eq!(d.connections, want.connections);
+        assert_eq!(d.messages, want.messages);
+        assert_eq!(d.connections[0].accept_ms, 0.0);
+    }
+
+    #[test]
+    fn serialised_connections_never_overlap() {
+        let d = fixtures::iterative();
+        assert_eq!(d.max_concurrent(), 1);
+        assert_eq!(d.connection_gaps(None), [201.5, 201.0]);
+        assert_eq!(d.connection_gaps(Some(1)), [201.0]);
+        assert_eq!(d.data_gaps(Some(0)).len(), 4);
+        assert_eq!(d.mean_latency_ms(None), Some(0.5));
+    }
+
+    #[test]
+    fn summaries_cover_both_kinds_overall_and_per_group() {
+        let d = fixtures::iterative();
+        let rows: Vec<(GapKind, String, Option<usize>)> = d
+            .summaries()
+            .into_iter()
+            .map(|(k, c, s)| (k, c, s.map(|s| s.count)))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (GapKind::Connection, "all".to_owned(), Some(2)),
+                (GapKind::Connection, "fixed".to_owned(), Some(1)),
+                (GapKind::Connection, "uni".to_owned(), Some(1)),
+                (GapKind::Data, "all".to_owned(), Some(5)),
+                (GapKind::Data, "fixed".to_owned(), Some(4)),
+                (GapKind::Data, "uni".to_owned(), Some(1)),
+            ]
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Rendering: from recorded runs to the derived CSV tables (in `results/`) and the plots
+//! and markdown pages (in `report/`). The formatters in `csv`, `plot` and `markdown` are
+//! pure; this module hands their bytes to [`crate::results`] to write.
+
+pub mod csv;
+pub mod markdown;
+pub mod plot;
+
+use std::path::{Path, PathBuf};
+
+use crate::dataset::Dataset;
+use crate::results::{self, Layout, Recorded, ResultsError};
+
+/// Why a report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error(transparent)]
+    Csv(#[from] csv::CsvError),
+    #[error("{path}: {source}")]
+    Plot {
+        path: std::path::PathBuf,
+        source: plot::PlotError,
+    },
+}
+
+/// Writes the three CSV tables of a run into its results folder.
+pub fn write_tables(d: &Dataset, dir: &Path) -> Result<(), ReportError> {
+    results::write(&dir.join(results::CONNECTIONS_CSV), &csv::connections(d)?)?;
+    results::write(&dir.join(results::MESSAGES_CSV), &csv::messages(d)?)?;
+    results::write(&dir.join(results::SUMMARY_CSV), &csv::summary(d)?)?;
+    Ok(())
+}
+
+fn write_png<F>(path: &Path, draw: F) -> Result<(), ReportError>
+where
+    F: FnOnce(
+        &plotters::drawing::DrawingArea<
+            plotters::backend::BitMapBackend<'_>,
+            plotters::coord::Shift,
+        >,
+    ) -> Result<(), plot::PlotError>,
+{
+    let bytes = plot::png(plot::SIZE, draw).map_err(|source| ReportError::Plot {
+        path: path.to_owned(),
+        source,
+    })?;
+    results::write(path, &bytes)?;
+    Ok(())
+}
+
+/// Writes a run's plots and page into `report_dir`.
+pub fn write_run_report(
+    d: &Dataset,
+    results_dir: &Path,
+    report_dir: &Path,
+) -> Result<(), ReportError> {
+    results::create_dir(report_dir)?;
+    write_png(&report_dir.join(results::TIMELINE_PNG), |a| {
+        plot::draw_timeline(a, d)
+    })?;
+    write_png(&report_dir.join(results::DATA_GAPS_PNG), |a| {
+        plot::draw_data_gaps(a, d)
+    })?;
+    write_png(&report_dir.join(results::CONNECTION_GAPS_PNG), |a| {
+        plot::draw_connection_gaps(a, d)
+    })?;
+    let links = markdown::Links {
+        results: Layout::link(report_dir, results_dir),
+    };
+    results::write(
+        &report_dir.join(results::README_MD),
+        markdown::run_page(d, &links).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Re-renders one recorded scenario: tables, per-run reports, and a sweep's comparison.
+/// Returns its loaded runs for the index.
+pub fn render_scenario(layout: &Layout, recorded: &Recorded) -> Result<Vec<Dataset>, ReportError> {
+    let report_root = layout.scenario_report(&recorded.name);
+    results::remove_dir(&report_root)?;
+    let mut runs = Vec::new();
+    for dir in &recorded.runs {
+        let d = results::load_run(dir)?;
+        write_tables(&d, dir)?;
+        let report_dir = layout.run_report(&recorded.name, d.mode, recorded.sweep);
+        write_run_report(&d, dir, &report_dir)?;
+        runs.push(d);
+    }
+    if recorded.sweep {
+        let refs: Vec<&Dataset> = runs.iter().collect();
+        write_png(&report_root.join(results::MODES_PNG), |a| {
+            plot::draw_modes(a, &refs)
+        })?;
+        let link = Layout::link(&report_root, &layout.scenario_results(&recorded.name));
+        results::write(
+            &report_root.join(results::README_MD),
+            markdown::sweep_page(&refs, &link).as_bytes(),
+        )?;
+    }
+    Ok(runs)
+}
+
+/// Writes `report/README.md` from every recorded scenario's runs.
+pub fn write_index(
+    layout: &Layout,
+    scenarios: &[(String, Vec<Dataset>)],
+) -> Result<(), ReportError> {
+    let entries: Vec<markdown::IndexEntry<'_>> = scenarios
+        .iter()
+        .map(|(name, runs)| markdown::IndexEntry {
+            name: name.clone(),
+            runs: runs.iter().collect(),
+        })
+        .collect();
+    let link = Layout::link(&layout.report, &layout.results);
+    results::write(
+        &layout.report.join(results::README_MD),
+        markdown::index_page(&entries, &link).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// What a pass over `results/` did.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Scenarios rendered (or, for the index only, loaded).
+    pub scenarios: Vec<String>,
+    /// Folders without a finished run.
+    pub unfinished: Vec<PathBuf>,
+    /// Scenarios that failed, with why.
+    pub failed: Vec<(String, ReportError)>,
+}
+
+/// Re-renders every recorded scenario (tables, plots, pages) and the index. A scenario
+/// that fails is reported in the result; the others are still rendered.
+pub fn render_all(layout: &Layout) -> Result<Rendered, ReportError> {
+    pass(layout, |r| render_scenario(layout, r))
+}
+
+/// Rewrites only the index, from every recorded scenario.
+pub fn write_index_of_all(layout: &Layout) -> Result<Rendered, ReportError> {
+    pass(layout, |r| {
+        r.runs
+            .iter()
+            .map(|dir| results::load_run(dir).map_err(ReportError::from))
+            .collect()
+    })
+}
+
+fn pass<F>(layout: &Layout, mut each: F) -> Result<Rendered, ReportError>
+where
+    F: FnMut(&Recorded) -> Result<Vec<Dataset>, ReportError>,
+{
+    let (recorded, unfinished) = results::discover(&layout.results)?;
+    let mut out = Rendered {
+        unfinished,
+        ..Rendered::default()
+    };
+    let mut all = Vec::new();
+    for r in &recorded {
+        match each(r) {
+            Ok(runs) => {
+                out.scenarios.push(r.name.clone());
+                all.push((r.name.clone(), runs));
+            }
+            Err(e) => out.failed.push((r.name.clone(), e)),
+        }
+    }
+    write_index(layout, &all)?;
+    Ok(out)
+}

@@ -1,0 +1,832 @@
+//! One run of a scenario in one server mode: start the server on port 0, launch each client
+//! group at its offset, wait, let in-flight data settle, stop the server with SIGINT, and
+//! cross-check what it printed against its event log. Every process is killed and reaped on
+//! every error path (see [`Proc`]'s `Drop`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use arrivals::events::read_log;
+use arrivals::{ClientEvent, Record, ServerEvent};
+
+use crate::binaries::Binaries;
+use crate::progress::Progress;
+use crate::results::{self, Layout, ResultsError};
+use crate::runinfo::{self, ClientRun, Host, RunInfo};
+use crate::scenario::{ClientGroup, Mode, Scenario};
+
+/// How long the server may take to print `Listening on`.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the server may take to exit after SIGINT.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Polling period of the supervision loop.
+const TICK: Duration = Duration::from_millis(25);
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start {what} ({program}): {source}")]
+    Spawn {
+        what: String,
+        program: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    CreateLog { path: PathBuf, source: io::Error },
+    #[error("cannot supervise {what}: {source}")]
+    Wait { what: String, source: io::Error },
+    #[error("the server did not print its `Listening on` line within {} s; see {log}", READY_TIMEOUT.as_secs())]
+    NotReady { log: PathBuf },
+    #[error("the server exited ({status}) before it was ready; see {log}{tail}")]
+    ServerDiedEarly {
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("the server exited ({status}) while the clients were running; see {log}{tail}")]
+    ServerDied {
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "client group `{label}` was still running {secs:.0} s after the server was ready (the schedule expects ≈ {expected:.1} s); it was killed. See {log}"
+    )]
+    ClientTimeout {
+        label: String,
+        secs: f64,
+        expected: f64,
+        log: PathBuf,
+    },
+    #[error("client group `{label}` failed ({status}); see {log}{tail}")]
+    ClientFailed {
+        label: String,
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "the server did not exit within {} s of SIGINT and was killed; see {log}",
+        STOP_TIMEOUT.as_secs()
+    )]
+    ServerHung { log: PathBuf },
+    #[error("the server exited with {status} after SIGINT (expected 0); see {log}{tail}")]
+    ServerFailed {
+        status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("interrupted: the server and clients were stopped")]
+    Interrupted,
+    #[error("the run in {dir} does not add up:\n  - {}", problems.join("\n  - "))]
+    CrossCheck { dir: PathBuf, problems: Vec<String> },
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    #[error("cannot read the event log: {0}")]
+    Log(#[from] arrivals::events::ReadLogError),
+}
+
+/// What a run needs besides its scenario.
+#[derive(Debug)]
+pub struct RunContext<'a> {
+    pub layout: &'a Layout,
+    pub bins: &'a Binaries,
+    pub host: &'a Host,
+    /// The scenario file as given on the command line (recorded in `run.json`).
+    pub scenario_file: String,
+    /// Set by SIGINT/SIGTERM: every wait checks it and stops the run.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// The outcome of a successful run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub mode: Mode,
+    pub dir: PathBuf,
+    pub connections: u64,
+    pub messages: u64,
+    pub printed: Vec<String>,
+    pub duration: Duration,
+}
+
+/// A child process in its own process group, killed (with its group) and reaped when
+/// dropped unless it already exited.
+#[derive(Debug)]
+struct Proc {
+    what: String,
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    fn spawn(what: &str, cmd: &mut Command) -> Result<Self, RunError> {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: a Ctrl-C in the terminal reaches the orchestrator only, and
+        // a forced stop can take a `proc`-mode server's children with it.
+        cmd.process_group(0);
+        let child = cmd.spawn().map_err(|source| RunError::Spawn {
+            what: what.to_owned(),
+            program: PathBuf::from(cmd.get_program()),
+            source,
+        })?;
+        Ok(Self {
+            what: what.to_owned(),
+            child,
+            status: None,
+        })
+    }
+
+    /// The exit status, once the process has exited (it is then reaped).
+    fn poll(&mut self) -> Result<Option<ExitStatus>, RunError> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().map_err(|source| RunError::Wait {
+                what: self.what.clone(),
+                source,
+            })?;
+        }
+        Ok(self.status)
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
+            return;
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions. The pid is our own child,
+        // not yet reaped (callers check `status` first), so it cannot have been reused.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+
+    /// SIGKILLs the process and its whole group, then reaps it.
+    fn kill(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: as in `signal`; the group id is the unreaped child's pid (process_group(0)).
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        self.status = self.child.wait().ok();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
+
+/// The last lines of a log, indented, for an error message.
+fn tail(path: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(8);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(":");
+    for l in &lines[from..] {
+        out.push_str("\n    ");
+        out.push_str(l);
+    }
+    out
+}
+
+/// Reads the server's stdout line by line into `server.log` and a channel.
+fn spawn_reader(
+    stdout: impl Read + Send + 'static,
+    mut log: File,
+    tx: mpsc::Sender<String>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let _ = log.write_all(&buf);
+                    let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = log.flush();
+    })
+}
+
+/// One average line the server prints: `... time: 12.34 ms (n = 4)` or `n/a (n = 0)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PrintedAverage {
+    pub avg_ms: Option<f64>,
+    pub n: u64,
+}
+
+/// Parses the line starting with `prefix` among the server's console lines.
+pub fn parse_average(lines: &[String], prefix: &str) -> Option<PrintedAverage> {
+    let line = lines.iter().rev().find(|l| l.starts_with(prefix))?;
+    let rest = line[prefix.len()..].trim();
+    let (value, n) = rest.split_once("(n = ")?;
+    let n = n.trim_end_matches(')').trim().parse().ok()?;
+    let value = value.trim();
+    let avg_ms = if value == "n/a" {
+        None
+    } else {
+        Some(value.strip_suffix("ms")?.trim().parse().ok()?)
+    };
+    Some(PrintedAverage { avg_ms, n })
+}
+
+pub const CONN_AVG_PREFIX: &str = "Average connection inter-arrival time:";
+pub const DATA_AVG_PREFIX: &str = "Average data inter-arrival time:";
+
+/// Counts `message_received` lines appended to the server's event log since the last call.
+#[derive(Debug)]
+struct LogTail {
+    path: PathBuf,
+    file: Option<File>,
+    partial: Vec<u8>,
+    received: u64,
+}
+
+impl LogTail {
+    fn poll(&mut self) -> u64 {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        if let Some(f) = &mut self.file {
+            let mut chunk = Vec::new();
+            if f.read_to_end(&mut chunk).is_ok() {
+                self.partial.extend_from_slice(&chunk);
+                if let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') {
+                    let complete: Vec<u8> = self.partial.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&complete);
+                    self.received += text
+                        .lines()
+                        .filter(|l| l.contains("\"message_received\""))
+                        .count() as u64;
+                }
+            }
+        }
+        self.received
+    }
+}
+
+fn check_interrupt(flag: &AtomicBool) -> Result<(), RunError> {
+    if flag.load(Ordering::SeqCst) {
+        Err(RunError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Sleeps `d` in short steps, returning early with an error if interrupted.
+fn sleep_checked(d: Duration, flag: &AtomicBool) -> Result<(), RunError> {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        check_interrupt(flag)?;
+        thread::sleep(TICK.min(until.saturating_duration_since(Instant::now())));
+    }
+    Ok(())
+}
+
+fn open_log(path: &Path) -> Result<File, RunError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| RunError::CreateLog {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The `client` arguments for group `g` of `s`.
+fn client_args(
+    s: &Scenario,
+    g: usize,
+    group: &ClientGroup,
+    port: u16,
+    events: &Path,
+) -> Vec<String> {
+    let mut args = vec![
+        "-w".to_owned(),
+        group.workers.to_string(),
+        "-n".to_owned(),
+        group.intervals.to_string(),
+        "-d".to_owned(),
+        group.dist.kind().short().to_owned(),
+        "-p".to_owned(),
+        group.dist.param().to_string(),
+    ];
+    if let Some(shape) = group.dist.shape() {
+        args.extend(["--shape".to_owned(), shape.to_string()]);
+    }
+    args.extend([
+        "-s".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-P".to_owned(),
+        port.to_string(),
+        "--seed".to_owned(),
+        s.group_seed(g).to_string(),
+        "--events".to_owned(),
+        events.display().to_string(),
+        "-v".to_owned(),
+    ]);
+    args
+}
+
+/// Runs `s` in `mode`, records everything under its results folder, and cross-checks it.
+pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSummary, RunError> {
+    let dir = ctx.layout.run_results(&s.name, mode, s.sweep);
+    results::remove_dir(&dir)?;
+    results::create_dir(&dir)?;
+    let flag = &*ctx.interrupted;
+    let prefix = if s.sweep {
+        format!("[{} {}]", s.name, mode)
+    } else {
+        format!("[{}]", s.name)
+    };
+    let expected_ms = s.expected_client_ms(mode);
+    let mut progress = Progress::start(
+        &prefix,
+        Duration::from_secs_f64((expected_ms + s.settle_ms as f64) / 1e3),
+        s.expected_messages(),
+    );
+
+    // The server, on port 0, its stdout read by a thread into server.log.
+    let server_log = dir.join(results::SERVER_LOG);
+    let server_events = dir.join(results::SERVER_EVENTS);
+    let log_file = open_log(&server_log)?;
+    let log_for_stderr = log_file.try_clone().map_err(|source| RunError::CreateLog {
+        path: server_log.clone(),
+        source,
+    })?;
+    let mut server_args = vec![
+        "-a".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        "0".to_owned(),
+        "-m".to_owned(),
+        mode.as_str().to_owned(),
+        "--events".to_owned(),
+        server_events.display().to_string(),
+        "-v".to_owned(),
+    ];
+    if let Some(max) = s.max_connections {
+        server_args.extend(["--max-connections".to_owned(), max.to_string()]);
+    }
+    let started = Instant::now();
+    let mut server = Proc::spawn(
+        "the server",
+        Command::new(&ctx.bins.server)
+            .args(&server_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_for_stderr)),
+    )?;
+    let stdout = server.child.stdout.take().ok_or_else(|| RunError::Wait {
+        what: "the server's output".into(),
+        source: io::Error::other("stdout was not captured"),
+    })?;
+    let (tx, rx) = mpsc::channel();
+    // Detached: it ends at EOF, when the server and everything sharing its stdout exited.
+    let _reader = spawn_reader(stdout, log_file, tx);
+    let mut lines: Vec<String> = Vec::new();
+
+    let port = loop {
+        check_interrupt(flag)?;
+        match rx.recv_timeout(TICK) {
+            Ok(line) => {
+                let port = line
+                    .strip_prefix("Listening on ")
+                    .and_then(|addr| addr.trim().rsplit_once(':'))
+                    .and_then(|(_, p)| p.parse::<u16>().ok());
+                lines.push(line);
+                if let Some(port) = port {
+                    break port;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(status) = wait_briefly(&mut server)? {
+                    return Err(RunError::ServerDiedEarly {
+                        status,
+                        tail: tail(&server_log),
+                        log: server_log,
+                    });
+                }
+            }
+        }
+        if let Some(status) = server.poll()? {
+            return Err(RunError::ServerDiedEarly {
+                status,
+                tail: tail(&server_log),
+                log: server_log,
+            });
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            return Err(RunError::NotReady { log: server_log });
+        }
+    };
+    let ready = Instant::now();
+    progress.note(&format!(
+        "{} server ({}) listening on 127.0.0.1:{port}",
+        mode,
+        mode.describe()
+    ));
+
+    // The client groups, each at its offset; one process each.
+    let labels: Vec<String> = s.clients.iter().map(|g| g.label.clone()).collect();
+    let mut order: Vec<usize> = (0..s.clients.len()).collect();
+    order.sort_by_key(|&g| (s.clients[g].start_after_ms, g));
+    let mut pending = order.into_iter().peekable();
+    let mut clients: Vec<Option<(Proc, ClientRun)>> = (0..s.clients.len()).map(|_| None).collect();
+    let deadline = Duration::from_secs_f64(30.0 + 3.0 * expected_ms / 1e3);
+    let mut tail_log = LogTail {
+        path: server_events.clone(),
+        file: None,
+        partial: Vec::new(),
+        received: 0,
+    };
+    loop {
+        check_interrupt(flag)?;
+        let now = ready.elapsed();
+        while let Some(&g) = pending.peek() {
+            let group = &s.clients[g];
+            if now < Duration::from_millis(group.start_after_ms) {
+                break;
+            }
+            pending.next();
+            let log_path = dir.join(results::client_log(&group.label));
+            let out = File::create(&log_path).map_err(|source| RunError::CreateLog {
+                path: log_path.clone(),
+                source,
+            })?;
+            let err = out.try_clone().map_err(|source| RunError::CreateLog {
+                path: log_path.clone(),
+                source,
+            })?;
+            let events = dir.join(results::client_events_part(&group.label));
+            let args = client_args(s, g, group, port, &events);
+            let proc = Proc::spawn(
+                &format!("client group `{}`", group.label),
+                Command::new(&ctx.bins.client)
+                    .args(&args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::from(out))
+                    .stderr(Stdio::from(err)),
+            )?;
+            progress.note(&format!(
+                "client group `{}` started: {} workers × {} intervals, {}",
+                group.label,
+                group.workers,
+                group.intervals,
+                group.dist.describe()
+            ));
+            clients[g] = Some((
+                proc,
+                ClientRun {
+                    label: group.label.clone(),
+                    seed: s.group_seed(g),
+                    args,
+                    launched_ms: ready.elapsed().as_secs_f64() * 1e3,
+                    exited_ms: 0.0,
+                },
+            ));
+        }
+        let mut running = pending.peek().is_some();
+        for (g, slot) in clients.iter_mut().enumerate() {
+            let Some((proc, info)) = slot else { continue };
+            if proc.status.is_some() {
+                continue;
+            }
+            match proc.poll()? {
+                Some(status) => {
+                    info.exited_ms = ready.elapsed().as_secs_f64() * 1e3;
+                    let log = dir.join(results::client_log(&s.clients[g].label));
+                    if !status.success() {
+                        return Err(RunError::ClientFailed {
+                            label: s.clients[g].label.clone(),
+                            status,
+                            tail: tail(&log),
+                            log,
+                        });
+                    }
+                    progress.note(&format!(
+                        "client group `{}` finished after {:.1} s",
+                        s.clients[g].label,
+                        info.exited_ms / 1e3
+                    ));
+                }
+                None => running = true,
+            }
+        }
+        if let Some(status) = server.poll()? {
+            return Err(RunError::ServerDied {
+                status,
+                tail: tail(&server_log),
+                log: server_log,
+            });
+        }
+        lines.extend(rx.try_iter());
+        progress.messages(tail_log.poll(), started.elapsed());
+        if !running {
+            break;
+        }
+        if ready.elapsed() > deadline {
+            let late = clients
+                .iter()
+                .flatten()
+                .find(|(p, _)| p.status.is_none())
+                .map_or_else(String::new, |(_, i)| i.label.clone());
+            return Err(RunError::ClientTimeout {
+                log: dir.join(results::client_log(&late)),
+                label: late,
+                secs: deadline.as_secs_f64(),
+                expected: expected_ms / 1e3,
+            });
+        }
+        thread::sleep(TICK);
+    }
+
+    // Let in-flight data reach the server, then stop it as an operator would.
+    sleep_checked(Duration::from_millis(s.settle_ms), flag)?;
+    progress.messages(tail_log.poll(), started.elapsed());
+    server.signal(libc::SIGINT);
+    let stop_started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.poll()? {
+            break status;
+        }
+        if stop_started.elapsed() > STOP_TIMEOUT {
+            server.kill();
+            return Err(RunError::ServerHung { log: server_log });
+        }
+        check_interrupt(flag)?;
+        thread::sleep(TICK);
+    };
+    let duration = started.elapsed();
+    // The rest of the console output, up to EOF (bounded, in case a stray process holds it).
+    let drain_until = Instant::now() + Duration::from_secs(5);
+    while let Ok(line) = rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
+        lines.push(line);
+    }
+    progress.finish();
+    if !status.success() {
+        return Err(RunError::ServerFailed {
+            status,
+            tail: tail(&server_log),
+            log: server_log,
+        });
+    }
+
+    results::merge_client_events(&dir, &labels)?;
+    let server_records: Vec<Record<ServerEvent>> = read_log(&server_events)?;
+    let client_records = results::read_client_events(&dir)?;
+    let problems = cross_check(s, &lines, &server_records, &client_records);
+    if !problems.is_empty() {
+        return Err(RunError::CrossCheck { dir, problems });
+    }
+
+    let printed: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with(CONN_AVG_PREFIX) || l.starts_with(DATA_AVG_PREFIX))
+        .cloned()
+        .collect();
+    let info = RunInfo {
+        scenario: s.name.clone(),
+        scenario_file: ctx.scenario_file.clone(),
+        scenario_text: s.text.clone(),
+        seed: s.seed,
+        mode: mode.as_str().to_owned(),
+        sweep: s.sweep,
+        date: runinfo::utc_now(),
+        git_commit: ctx.host.git_commit.clone(),
+        git_dirty: ctx.host.git_dirty,
+        rustc: ctx.host.rustc.clone(),
+        host_cores: ctx.host.host_cores,
+        binaries: runinfo::Binaries {
+            orchestrator: ctx.bins.orchestrator.display().to_string(),
+            server: ctx.bins.server.display().to_string(),
+            client: ctx.bins.client.display().to_string(),
+        },
+        server_args,
+        server_port: port,
+        clients: clients.into_iter().flatten().map(|(_, c)| c).collect(),
+        duration_ms: (duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
+        server_printed: printed.clone(),
+    };
+    results::write_run_info(&dir, &info)?;
+    Ok(RunSummary {
+        mode,
+        dir,
+        connections: count_server(&server_records, "connection_accepted"),
+        messages: count_server(&server_records, "message_received"),
+        printed,
+        duration,
+    })
+}
+
+/// After the reader saw EOF, gives the server a moment to exit and returns its status.
+fn wait_briefly(server: &mut Proc) -> Result<Option<ExitStatus>, RunError> {
+    for _ in 0..40 {
+        if let Some(s) = server.poll()? {
+            return Ok(Some(s));
+        }
+        thread::sleep(TICK);
+    }
+    Ok(None)
+}
+
+fn count_server(records: &[Record<ServerEvent>], name: &str) -> u64 {
+    records.iter().filter(|r| r.event.name() == name).count() as u64
+}
+
+/// Compares what the server printed, what it logged and what the clients sent. Returns
+/// one line per discrepancy.
+pub fn cross_check(
+    s: &Scenario,
+    printed: &[String],
+    server: &[Record<ServerEvent>],
+    client: &[(String, Record<ClientEvent>)],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut conn_gaps = Vec::new();
+    let mut data_gaps = Vec::new();
+    let mut stopped = None;
+    let mut peers = Vec::new();
+    for r in server {
+        match &r.event {
+            ServerEvent::ConnectionAccepted { gap_ms, peer, .. } => {
+                conn_gaps.extend(*gap_ms);
+                peers.push(peer.clone());
+            }
+            ServerEvent::MessageReceived { gap_ms, .. } => data_gaps.push(*gap_ms),
+            ServerEvent::ServerStopped { .. } => stopped = Some(r.event.clone()),
+            _ => {}
+        }
+    }
+    let connections = peers.len() as u64;
+    let messages = data_gaps.len() as u64;
+
+    if !printed
+        .iter()
+        .any(|l| l.trim() == "The server is terminating")
+    {
+        problems.push("the server did not print `The server is terminating`".to_owned());
+    }
+    for (prefix, gaps, what) in [
+        (CONN_AVG_PREFIX, &conn_gaps, "connection gaps"),
+        (DATA_AVG_PREFIX, &data_gaps, "data gaps"),
+    ] {
+        let computed = arrivals::stats::mean(gaps);
+        match parse_average(printed, prefix) {
+            None => problems.push(format!("the server did not print `{prefix} X ms (n = N)`")),
+            Some(p) => {
+                if p.n != gaps.len() as u64 {
+                    problems.push(format!(
+                        "the server printed n = {} {what}, its event log has {}",
+                        p.n,
+                        gaps.len()
+                    ));
+                }
+                let agree = match (p.avg_ms, computed) {
+                    (None, None) => true,
+                    // Equal to the printed two decimals.
+                    (Some(a), Some(b)) => (a - b).abs() <= 0.005 + 1e-9,
+                    _ => false,
+                };
+                if !agree {
+                    problems.push(format!(
+                        "the server printed an average of {} for {what}, its event log gives {}",
+                        arrivals::stats::format_avg_ms(p.avg_ms),
+                        arrivals::stats::format_avg_ms(computed)
+                    ));
+                }
+            }
+        }
+    }
+    match stopped {
+        Some(ServerEvent::ServerStopped {
+            connections: c,
+            messages: m,
+            connection_gaps,
+            avg_connection_gap_ms,
+            data_gaps: dg,
+            avg_data_gap_ms,
+        }) => {
+            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                _ => false,
+            };
+            if c != connections || m != messages {
+                problems.push(format!(
+                    "server_stopped reports {c} connections and {m} messages, the log has {connections} and {messages}"
+                ));
+            }
+            if connection_gaps != conn_gaps.len() as u64 || dg != data_gaps.len() as u64 {
+                problems.push(format!(
+                    "server_stopped reports {connection_gaps} connection gaps and {dg} data gaps, the log has {} and {}",
+                    conn_gaps.len(),
+                    data_gaps.len()
+                ));
+            }
+            if !close(avg_connection_gap_ms, arrivals::stats::mean(&conn_gaps))
+                || !close(avg_data_gap_ms, arrivals::stats::mean(&data_gaps))
+            {
+                problems.push(
+                    "server_stopped's averages differ from the means of the logged gaps".to_owned(),
+                );
+            }
+        }
+        _ => problems.push("the server's event log has no server_stopped event".to_owned()),
+    }
+    if connections != s.expected_connections() {
+        problems.push(format!(
+            "the server accepted {connections} connections, the client groups opened {} (one per worker)",
+            s.expected_connections()
+        ));
+    }
+    if messages != s.expected_messages() {
+        problems.push(format!(
+            "the server received {messages} messages, the client groups send {} (workers × intervals)",
+            s.expected_messages()
+        ));
+    }
+    for group in &s.clients {
+        let mine = client.iter().filter(|(l, _)| *l == group.label);
+        let mut sent = 0u64;
+        let mut locals = Vec::new();
+        for (_, r) in mine {
+            match &r.event {
+                ClientEvent::MessageSent { .. } => sent += 1,
+                ClientEvent::WorkerConnected { local, .. } => locals.push(local.clone()),
+                ClientEvent::WorkerError { worker, error, .. } => problems.push(format!(
+                    "client group `{}` worker {worker} failed: {error}",
+                    group.label
+                )),
+                _ => {}
+            }
+        }
+        if sent != group.messages() {
+            problems.push(format!(
+                "client group `{}` logged {sent} messages sent, expected {}",
+                group.label,
+                group.messages()
+            ));
+        }
+        let matched = locals.iter().filter(|l| peers.contains(l)).count();
+        if matched != group.workers as usize {
+            problems.push(format!(
+                "{matched} of client group `{}`'s {} worker connections appear in the server's log",
+                group.label, group.workers
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_averages_parse() {
+        let lines = vec![
+            "The server is terminating".to_owned(),
+            "Average connection inter-arrival time: 12.34 ms (n = 4)".to_owned(),
+            "Average data inter-arrival time: n/a (n = 0)".to_owned(),
+        ];
+        assert_eq!(
+            parse_average(&lines, CONN_AVG_PREFIX),
+            Some(PrintedAverage {
+                avg_ms: Some(12.34),
+                n: 4
+            })
+        );
+        assert_eq!(
+            parse_average(&lines, DATA_AVG_PREFIX),
+            Some(PrintedAverage { avg_ms: None, n: 0 })
+        );
+        assert_eq!(parse_average(&lines[..1], DATA_AVG_PREFIX), None);
+    }
+}

@@ -1,0 +1,631 @@
+//! Scenario files (`experiments/*.toml`): the TOML model, and the validation that refuses a
+//! bad file once, before anything starts, with an error naming the file, line and key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use arrivals::{DistKind, Distribution, DistributionError};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Default pause between the last client's exit and the server's SIGINT.
+pub const DEFAULT_SETTLE_MS: u64 = 300;
+/// Upper bound on `settle_ms` and `start_after_ms`: a scenario is minutes long at most.
+const MAX_OFFSET_MS: u64 = 600_000;
+
+/// Why a scenario was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no scenario named `{name}`: {path} does not exist (available: {available})")]
+    UnknownName {
+        name: String,
+        path: PathBuf,
+        available: String,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// A server concurrency mode, as the server's `-m` flag names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    Iter,
+    Thr,
+    Proc,
+    Async,
+}
+
+impl Mode {
+    /// All modes, in the order reports list them.
+    pub const ALL: [Mode; 4] = [Mode::Iter, Mode::Thr, Mode::Proc, Mode::Async];
+
+    /// The short name passed to `server -m` and used for folder names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Iter => "iter",
+            Self::Thr => "thr",
+            Self::Proc => "proc",
+            Self::Async => "async",
+        }
+    }
+
+    /// The server's name in plot titles: `iterative server`, ...
+    pub fn server_name(self) -> &'static str {
+        match self {
+            Self::Iter => "iterative server",
+            Self::Thr => "thread-per-connection server",
+            Self::Proc => "process-per-connection server",
+            Self::Async => "async server",
+        }
+    }
+
+    /// What the mode means, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Iter => "iterative (one connection at a time)",
+            Self::Thr => "thread per connection",
+            Self::Proc => "process per connection",
+            Self::Async => "tokio task per connection",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "iter" | "iterative" => Self::Iter,
+            "thr" | "thread" => Self::Thr,
+            "proc" | "process" => Self::Proc,
+            "async" => Self::Async,
+            _ => {
+                return Err(format!(
+                    "unknown mode \"{s}\": expected \"iter\", \"thr\", \"proc\" or \"async\""
+                ));
+            }
+        })
+    }
+}
+
+/// One `[[clients]]` group: a `client` process with its own workers and distribution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientGroup {
+    /// Unique, file-name safe label (`client-<label>.log`).
+    pub label: String,
+    pub workers: u32,
+    pub intervals: u32,
+    pub dist: Distribution,
+    /// Launch offset after the server is ready.
+    pub start_after_ms: u64,
+}
+
+impl ClientGroup {
+    /// Messages this group sends: one per interval per worker.
+    pub fn messages(&self) -> u64 {
+        u64::from(self.workers) * u64::from(self.intervals)
+    }
+
+    /// The mean interval in ms; the median when the mean is infinite (Pareto α ≤ 1).
+    pub fn typical_interval_ms(&self) -> f64 {
+        self.dist
+            .mean_ms()
+            .unwrap_or_else(|| self.dist.quantile_ms(0.5))
+    }
+}
+
+/// A validated scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The file stem: `experiments/NAME.toml`.
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub settle_ms: u64,
+    /// The modes to run, in file order; one unless it is a sweep.
+    pub modes: Vec<Mode>,
+    /// True when the file used `modes = [...]`: results get one folder per mode.
+    pub sweep: bool,
+    pub max_connections: Option<u64>,
+    pub clients: Vec<ClientGroup>,
+    /// The file's text, recorded in `run.json`.
+    pub text: String,
+}
+
+impl Scenario {
+    /// Reads and validates `path`; the scenario is named after the file stem.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::from_toml_str(&name, &text, path)
+    }
+
+    /// Validates `text`; `origin` is the path errors name.
+    pub fn from_toml_str(name: &str, text: &str, origin: &Path) -> Result<Self, ScenarioError> {
+        let invalid = |span: Range<usize>, message: String| {
+            let (line, column) = line_column(text, span.start);
+            ScenarioError::Invalid {
+                path: origin.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        if !is_safe_name(name) {
+            return Err(invalid(
+                0..0,
+                format!(
+                    "the scenario name \"{name}\" (the file name) must use only letters, digits, '-' and '_'"
+                ),
+            ));
+        }
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = name_the_key(text, span.start, e.message().trim());
+            invalid(span, message)
+        })?;
+
+        let description = raw.description.get_ref().trim().to_owned();
+        if description.is_empty() {
+            return Err(invalid(
+                raw.description.span(),
+                "key `description`: must say what the scenario shows".into(),
+            ));
+        }
+        let settle_ms = match &raw.settle_ms {
+            Some(s) if *s.get_ref() > MAX_OFFSET_MS => {
+                return Err(invalid(
+                    s.span(),
+                    format!(
+                        "key `settle_ms`: {} is more than the limit of {MAX_OFFSET_MS} ms",
+                        s.get_ref()
+                    ),
+                ));
+            }
+            Some(s) => *s.get_ref(),
+            None => DEFAULT_SETTLE_MS,
+        };
+
+        let server_span = raw.server.span();
+        let server = raw.server.into_inner();
+        let (modes, sweep) = match (server.mode, server.modes) {
+            (Some(_), Some(modes)) => {
+                return Err(invalid(
+                    modes.span(),
+                    "key `modes`: [server] takes either `mode` or `modes`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    server_span,
+                    "key `mode`: [server] needs `mode = \"iter\"` (or `modes = [...]` for a sweep)"
+                        .into(),
+                ));
+            }
+            (Some(mode), None) => {
+                let m = mode
+                    .get_ref()
+                    .parse::<Mode>()
+                    .map_err(|e| invalid(mode.span(), format!("key `mode`: {e}")))?;
+                (vec![m], false)
+            }
+            (None, Some(list)) => {
+                let span = list.span();
+                let mut modes = Vec::new();
+                for item in list.into_inner() {
+                    let m = item
+                        .get_ref()
+                        .parse::<Mode>()
+                        .map_err(|e| invalid(item.span(), format!("key `modes`: {e}")))?;
+                    if modes.contains(&m) {
+                        return Err(invalid(
+                            item.span(),
+                            format!("key `modes`: mode \"{m}\" is listed twice"),
+                        ));
+                    }
+                    modes.push(m);
+                }
+                if modes.is_empty() {
+                    return Err(invalid(span, "key `modes`: the list is empty".into()));
+                }
+                (modes, true)
+            }
+        };
+        if let Some(max) = server
+            .max_connections
+            .as_ref()
+            .filter(|m| *m.get_ref() == 0)
+        {
+            return Err(invalid(
+                max.span(),
+                "key `max_connections`: must be at least 1".into(),
+            ));
+        }
+
+        if raw.clients.is_empty() {
+            return Err(invalid(
+                0..0,
+                "key `clients`: at least one [[clients]] group is needed".into(),
+            ));
+        }
+        let mut clients = Vec::new();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, group) in raw.clients.into_iter().enumerate() {
+            let group = group.into_inner();
+            let label = group.label.get_ref().clone();
+            let here =
+                |key: &str, why: String| format!("key `{key}` of [[clients]] #{}: {why}", i + 1);
+            if !is_safe_name(&label) || label.len() > 40 {
+                return Err(invalid(
+                    group.label.span(),
+                    here(
+                        "label",
+                        format!(
+                            "\"{label}\" must be 1 to 40 letters, digits, '-' or '_' (it names files)"
+                        ),
+                    ),
+                ));
+            }
+            if let Some(first) = seen.get(&label) {
+                return Err(invalid(
+                    group.label.span(),
+                    here(
+                        "label",
+                        format!("duplicate label \"{label}\" (first used on line {first})"),
+                    ),
+                ));
+            }
+            seen.insert(label.clone(), line_column(text, group.label.span().start).0);
+            let here =
+                |key: &str, why: String| format!("key `{key}` of [[clients]] \"{label}\": {why}");
+            for (key, value) in [("workers", &group.workers), ("intervals", &group.intervals)] {
+                if *value.get_ref() == 0 {
+                    return Err(invalid(
+                        value.span(),
+                        here(key, "must be at least 1, got 0".into()),
+                    ));
+                }
+            }
+            let kind: DistKind = group
+                .dist
+                .get_ref()
+                .parse()
+                .map_err(|e: DistributionError| {
+                    invalid(group.dist.span(), here("dist", e.to_string()))
+                })?;
+            let shape = group.shape.as_ref().map(|s| *s.get_ref());
+            let dist =
+                Distribution::new(kind, *group.param.get_ref(), shape).map_err(|e| match e {
+                    DistributionError::Shape { why, value, .. } => {
+                        let span = group
+                            .shape
+                            .as_ref()
+                            .map_or(group.dist.span(), Spanned::span);
+                        invalid(
+                            span,
+                            here("shape", format!("{value} is invalid for {kind}: {why}")),
+                        )
+                    }
+                    DistributionError::Param { why, value, .. } => invalid(
+                        group.param.span(),
+                        here("param", format!("{value} is invalid for {kind}: {why}")),
+                    ),
+                    other @ DistributionError::UnknownKind(_) => {
+                        invalid(group.dist.span(), here("dist", other.to_string()))
+                    }
+                })?;
+            let start_after_ms = match &group.start_after_ms {
+                Some(s) if *s.get_ref() > MAX_OFFSET_MS => {
+                    return Err(invalid(
+                        s.span(),
+                        here(
+                            "start_after_ms",
+                            format!(
+                                "{} is more than the limit of {MAX_OFFSET_MS} ms",
+                                s.get_ref()
+                            ),
+                        ),
+                    ));
+                }
+                Some(s) => *s.get_ref(),
+                None => 0,
+            };
+            clients.push(ClientGroup {
+                label,
+                workers: *group.workers.get_ref(),
+                intervals: *group.intervals.get_ref(),
+                dist,
+                start_after_ms,
+            });
+        }
+
+        Ok(Self {
+            name: name.to_owned(),
+            description,
+            seed: *raw.seed.get_ref(),
+            settle_ms,
+            modes,
+            sweep,
+            max_connections: server.max_connections.map(Spanned::into_inner),
+            clients,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Connections the server should see: one per worker.
+    pub fn expected_connections(&self) -> u64 {
+        self.clients.iter().map(|g| u64::from(g.workers)).sum()
+    }
+
+    /// Messages the server should see: workers × intervals, summed over the groups.
+    pub fn expected_messages(&self) -> u64 {
+        self.clients.iter().map(ClientGroup::messages).sum()
+    }
+
+    /// The client seed of group `index`, derived from the scenario seed.
+    pub fn group_seed(&self, index: usize) -> u64 {
+        arrivals::seed::derive(self.seed, index as u64)
+    }
+
+    /// How long the clients should take in `mode`, in ms: the iterative server serves one
+    /// worker after another, the others serve every worker at once.
+    pub fn expected_client_ms(&self, mode: Mode) -> f64 {
+        let per_worker = |g: &ClientGroup| f64::from(g.intervals) * g.typical_interval_ms();
+        if mode == Mode::Iter {
+            let first = self
+                .clients
+                .iter()
+                .map(|g| g.start_after_ms)
+                .min()
+                .unwrap_or(0);
+            let serial: f64 = self
+                .clients
+                .iter()
+                .map(|g| f64::from(g.workers) * per_worker(g))
+                .sum();
+            first as f64 + serial
+        } else {
+            self.clients
+                .iter()
+                .map(|g| g.start_after_ms as f64 + per_worker(g))
+                .fold(0.0, f64::max)
+        }
+    }
+}
+
+/// Letters, digits, '-' and '_' only, not empty: safe as a file or folder name.
+pub fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Prefixes a parser message with the key of the line it points at, unless it names one.
+fn name_the_key(text: &str, offset: usize, message: &str) -> String {
+    if message.contains("field `") || message.contains("key `") {
+        return message.to_owned();
+    }
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() && !key.contains('[') => {
+            format!("key `{}`: {message}", key.trim().trim_matches('"'))
+        }
+        _ => message.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    description: Spanned<String>,
+    seed: Spanned<u64>,
+    settle_ms: Option<Spanned<u64>>,
+    server: Spanned<RawServer>,
+    clients: Vec<Spanned<RawClient>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    mode: Option<Spanned<String>>,
+    modes: Option<Spanned<Vec<Spanned<String>>>>,
+    max_connections: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    label: Spanned<String>,
+    workers: Spanned<u32>,
+    intervals: Spanned<u32>,
+    dist: Spanned<String>,
+    param: Spanned<f64>,
+    shape: Option<Spanned<f64>>,
+    start_after_ms: Option<Spanned<u64>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"description = "Iterative server, two clients launched together"
+seed = 42
+[server]
+mode = "iter"
+[[clients]]
+label = "uniform"
+workers = 2
+intervals = 4
+dist = "u"
+param = 1.0
+[[clients]]
+label = "deterministic"
+workers = 3
+intervals = 3
+dist = "d"
+param = 0.5
+start_after_ms = 0
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::from_toml_str("t", text, Path::new("exp/t.toml"))
+    }
+
+    fn refusal(text: &str) -> String {
+        parse(text).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn the_spec_example_parses() {
+        let s = parse(GOOD).expect("valid");
+        assert_eq!(s.modes, vec![Mode::Iter]);
+        assert!(!s.sweep);
+        assert_eq!(s.settle_ms, DEFAULT_SETTLE_MS);
+        assert_eq!(s.clients.len(), 2);
+        assert_eq!(s.clients[1].dist.describe(), "deterministic 500 ms");
+        assert_eq!(s.expected_connections(), 5);
+        assert_eq!(s.expected_messages(), 17);
+        // Iterative: 2 workers × 4 × 500 ms + 3 workers × 3 × 500 ms, one after another.
+        assert_eq!(s.expected_client_ms(Mode::Iter), 8500.0);
+        assert_eq!(s.expected_client_ms(Mode::Thr), 2000.0);
+        assert_ne!(s.group_seed(0), s.group_seed(1));
+    }
+
+    #[test]
+    fn a_sweep_lists_modes() {
+        let text = GOOD.replace(r#"mode = "iter""#, r#"modes = ["iter", "thread", "async"]"#);
+        let s = parse(&text).expect("valid");
+        assert_eq!(s.modes, vec![Mode::Iter, Mode::Thr, Mode::Async]);
+        assert!(s.sweep);
+    }
+
+    #[test]
+    fn a_misspelt_key_names_file_line_and_key() {
+        let msg = refusal(&GOOD.replace("workers = 3", "workerz = 3"));
+        assert!(msg.starts_with("exp/t.toml:13:1: "), "{msg}");
+        assert!(msg.contains("unknown field `workerz`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            (
+                GOOD.replace("workers = 3", "workers = 0"),
+                "exp/t.toml:13:",
+                "`workers`",
+            ),
+            (
+                GOOD.replace("intervals = 4", "intervals = 0"),
+                "exp/t.toml:8:",
+                "`intervals`",
+            ),
+            (
+                GOOD.replace(r#"dist = "d""#, r#"dist = "x""#),
+                "exp/t.toml:15:",
+                "`dist`",
+            ),
+            (
+                GOOD.replace("param = 1.0", "param = -1.0"),
+                "exp/t.toml:10:",
+                "`param`",
+            ),
+            (
+                GOOD.replace(r#"mode = "iter""#, r#"mode = "fast""#),
+                "exp/t.toml:4:",
+                "`mode`",
+            ),
+            (
+                GOOD.replace(r#""deterministic""#, r#""uniform""#),
+                "exp/t.toml:12:",
+                "duplicate",
+            ),
+            (
+                GOOD.replace("workers = 2", r#"workers = "two""#),
+                "exp/t.toml:7:",
+                "`workers`",
+            ),
+            (
+                GOOD.replace("seed = 42", "seed = -1"),
+                "exp/t.toml:2:",
+                "`seed`",
+            ),
+            (
+                GOOD.replace(r#"label = "uniform""#, r#"label = "a b""#),
+                "exp/t.toml:6:",
+                "`label`",
+            ),
+            (
+                GOOD.replace("param = 0.5", "param = 0.5\nshape = 2.0"),
+                "exp/t.toml:17:",
+                "`shape`",
+            ),
+        ];
+        for (text, at, key) in cases {
+            let msg = refusal(&text);
+            assert!(msg.starts_with(at), "{msg}");
+            assert!(msg.contains(key), "{msg}");
+        }
+    }
+
+    #[test]
+    fn mode_and_modes_are_exclusive_and_one_is_required() {
+        let both = GOOD.replace(r#"mode = "iter""#, "mode = \"iter\"\nmodes = [\"thr\"]");
+        assert!(refusal(&both).contains("not both"));
+        let neither = GOOD.replace(r#"mode = "iter""#, "");
+        assert!(refusal(&neither).contains("key `mode`"));
+        let twice = GOOD.replace(r#"mode = "iter""#, r#"modes = ["thr", "thread"]"#);
+        assert!(refusal(&twice).contains("listed twice"));
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        let msg = refusal(&GOOD.replace("dist = \"u\"\n", ""));
+        assert!(msg.contains("missing field `dist`"), "{msg}");
+        let msg = refusal(&GOOD.replace("seed = 42\n", ""));
+        assert!(msg.contains("missing field `seed`"), "{msg}");
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nx", 3), (2, 1));
+    }
+}

@@ -1,0 +1,139 @@
+//! Failing runs, with stand-in `server` and `client` scripts beside a copy of the
+//! orchestrator: the run says why, exits non-zero and leaves no process behind.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const SCENARIO: &str = r#"description = "stand-ins"
+seed = 1
+settle_ms = 50
+
+[server]
+mode = "thr"
+
+[[clients]]
+label = "fixed"
+workers = 1
+intervals = 1
+dist = "d"
+param = 0.01
+"#;
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// A copy of the orchestrator in `bin/`, with the given stand-in scripts beside it.
+    fn new(scripts: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin dir");
+        std::fs::copy(env!("CARGO_BIN_EXE_orchestrator"), bin.join("orchestrator"))
+            .expect("copy the orchestrator");
+        for (name, body) in scripts {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::create_dir(dir.path().join("experiments")).expect("experiments");
+        std::fs::write(dir.path().join("experiments/s.toml"), SCENARIO).expect("scenario");
+        Self { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn run(&self) -> Output {
+        Command::new(self.path("bin/orchestrator"))
+            .current_dir(self.dir.path())
+            .env("PIDS", self.path("pids"))
+            .args(["run", "s"])
+            .output()
+            .expect("orchestrator runs")
+    }
+
+    /// Every pid a stand-in recorded is gone (killed and reaped).
+    fn assert_no_process_left(&self) {
+        let Ok(pids) = std::fs::read_to_string(self.path("pids")) else {
+            return;
+        };
+        for pid in pids.split_whitespace() {
+            let gone = Path::new(&format!("/proc/{pid}")).exists().then(|| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+            });
+            assert!(
+                gone.is_none_or(|zombie| zombie),
+                "process {pid} is still running"
+            );
+        }
+    }
+}
+
+/// A server that starts, prints its port line, ignores SIGINT and sleeps.
+const STUBBORN_SERVER: &str = r#"echo $$ >> "$PIDS"
+trap '' INT
+echo "Listening on 127.0.0.1:9"
+sleep 30 &
+echo $! >> "$PIDS"
+wait"#;
+
+#[test]
+fn a_failing_client_fails_the_run_and_the_server_is_killed() {
+    let lab = Lab::new(&[
+        ("server", STUBBORN_SERVER),
+        (
+            "client",
+            r#"echo $$ >> "$PIDS"; echo "cannot connect" >&2; exit 3"#,
+        ),
+    ]);
+    let started = Instant::now();
+    let out = lab.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("client group `fixed` failed"), "{stderr}");
+    assert!(stderr.contains("client-fixed.log"), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    lab.assert_no_process_left();
+    assert!(
+        !lab.path("results/s/run.json").exists(),
+        "a failed run has no run.json"
+    );
+}
+
+#[test]
+fn a_server_that_never_gets_ready_is_reported() {
+    let lab = Lab::new(&[
+        (
+            "server",
+            r#"echo $$ >> "$PIDS"; echo "port in use" >&2; exit 1"#,
+        ),
+        ("client", "exit 0"),
+    ]);
+    let out = lab.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("before it was ready"), "{stderr}");
+    assert!(stderr.contains("port in use"), "{stderr}");
+    lab.assert_no_process_left();
+}
+
+#[test]
+fn a_missing_binary_says_how_to_build_it() {
+    let lab = Lab::new(&[("server", "exit 0")]);
+    let out = lab.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the `client` binary is missing"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cargo build --bins"), "{stderr}");
+    assert!(!lab.path("results").exists());
+}

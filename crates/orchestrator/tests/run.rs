@@ -1,0 +1,254 @@
+//! A small real run inside `cargo test`: the real server and client binaries, results and
+//! report in a temp dir, CSV row counts, decodable PNGs, and a byte-identical re-render.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Two groups against a threaded server: 2 workers × 3 and 1 worker × 2 messages.
+const SMALL: &str = r#"description = "a small threaded run"
+seed = 3
+settle_ms = 100
+
+[server]
+mode = "thr"
+
+[[clients]]
+label = "fixed"
+workers = 2
+intervals = 3
+dist = "d"
+param = 0.02
+
+[[clients]]
+label = "uniform"
+workers = 1
+intervals = 2
+dist = "u"
+param = 0.04
+start_after_ms = 20
+"#;
+
+/// Builds `server` and `client` beside the orchestrator under test (once per test binary),
+/// so `cargo test -p orchestrator` works without a prior `cargo build`.
+fn ensure_bins() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .parent()
+            .expect("the binary has a folder");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(&workspace)
+            .args(["build", "--quiet", "--bins", "-p", "server", "-p", "client"]);
+        if bin_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "cannot build the server and client binaries"
+        );
+        for name in ["server", "client"] {
+            assert!(
+                bin_dir.join(name).is_file(),
+                "{name} is not in {}",
+                bin_dir.display()
+            );
+        }
+    });
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(scenarios: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("experiments")).expect("experiments dir");
+        for (name, text) in scenarios {
+            std::fs::write(dir.path().join(format!("experiments/{name}.toml")), text)
+                .expect("write");
+        }
+        Self { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn orchestrator(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .arg("--experiments")
+            .arg(self.path("experiments"))
+            .arg("--results")
+            .arg(self.path("results"))
+            .arg("--report")
+            .arg(self.path("report"))
+            .args(args)
+            .output()
+            .expect("orchestrator runs");
+        assert!(
+            out.status.success(),
+            "orchestrator {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Every CSV under results/ and markdown under report/, by path.
+    fn derived(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for root in ["results", "report"] {
+            collect(&self.path(root), &mut out);
+        }
+        out.retain(|p, _| p.extension().is_some_and(|e| e == "csv" || e == "md"));
+        out
+    }
+}
+
+fn collect(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else {
+            out.insert(path.clone(), std::fs::read(&path).expect("read"));
+        }
+    }
+}
+
+fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(path).expect("csv opens");
+    reader.records().map(|r| r.expect("csv row")).collect()
+}
+
+fn assert_png(path: &Path) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(file).read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf).expect("png decodes");
+    assert_eq!(
+        (frame.width, frame.height),
+        (1200, 700),
+        "{}",
+        path.display()
+    );
+}
+
+#[test]
+fn a_small_scenario_runs_and_re_renders_identically() {
+    ensure_bins();
+    let lab = Lab::new(&[("small", SMALL)]);
+    let out = lab.orchestrator(&["run", "small"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 connections, 8 messages"), "{stdout}");
+
+    let results = lab.path("results/small");
+    for file in [
+        "server-events.jsonl",
+        "client-events.jsonl",
+        "server.log",
+        "client-fixed.log",
+        "client-uniform.log",
+        "run.json",
+    ] {
+        assert!(results.join(file).is_file(), "missing {file}");
+    }
+    let connections = csv_rows(&results.join("connections.csv"));
+    assert_eq!(connections.len(), 3, "one row per worker");
+    let messages = csv_rows(&results.join("messages.csv"));
+    assert_eq!(messages.len(), 2 * 3 + 2, "workers × intervals");
+    let labels: Vec<&str> = messages.iter().map(|r| &r[1]).collect();
+    assert_eq!(
+        labels.iter().filter(|l| **l == "fixed").count(),
+        6,
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels.iter().filter(|l| **l == "uniform").count(),
+        2,
+        "{labels:?}"
+    );
+    let summary = csv_rows(&results.join("summary.csv"));
+    let data_all = summary
+        .iter()
+        .find(|r| &r[0] == "data_gap" && &r[1] == "all")
+        .expect("overall data-gap row");
+    assert_eq!(&data_all[2], "8");
+    // Fixed 20 ms intervals: every data gap of that group is near 20 ms.
+    let fixed = summary
+        .iter()
+        .find(|r| &r[0] == "data_gap" && &r[1] == "fixed")
+        .expect("fixed row");
+    let median: f64 = fixed[4].parse().expect("median");
+    assert!((15.0..60.0).contains(&median), "median {median}");
+
+    let report = lab.path("report/small");
+    for png in ["timeline.png", "data-gaps.png", "connection-gaps.png"] {
+        assert_png(&report.join(png));
+    }
+    let page = std::fs::read_to_string(report.join("README.md")).expect("page");
+    assert!(page.contains("![timeline](timeline.png)"), "{page}");
+    let index = std::fs::read_to_string(lab.path("report/README.md")).expect("index");
+    assert!(index.contains("[small](small/README.md)"), "{index}");
+
+    // The CSV tables and pages derive from the recorded files only.
+    let first = lab.derived();
+    assert!(first.len() >= 5, "{:?}", first.keys());
+    lab.orchestrator(&["report"]);
+    let second = lab.derived();
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &first {
+        assert!(
+            second[path] == *bytes,
+            "{} changed on re-render",
+            path.display()
+        );
+    }
+    lab.orchestrator(&["report"]);
+    assert_eq!(second, lab.derived(), "rendering twice differs");
+}
+
+#[test]
+fn a_sweep_gets_one_folder_per_mode_and_a_comparison() {
+    ensure_bins();
+    let sweep = SMALL
+        .replace(r#"mode = "thr""#, r#"modes = ["iter", "async"]"#)
+        .replace("a small threaded run", "a small sweep");
+    let lab = Lab::new(&[("sweep", &sweep)]);
+    lab.orchestrator(&["run", "--all"]);
+    for mode in ["iter", "async"] {
+        let rows = csv_rows(&lab.path(&format!("results/sweep/{mode}/messages.csv")));
+        assert_eq!(rows.len(), 8, "{mode}");
+        assert_png(&lab.path(&format!("report/sweep/{mode}/timeline.png")));
+    }
+    assert_png(&lab.path("report/sweep/modes.png"));
+    let page = std::fs::read_to_string(lab.path("report/sweep/README.md")).expect("page");
+    assert!(page.contains("[iter](iter/README.md)"), "{page}");
+    assert!(page.contains("[async](async/README.md)"), "{page}");
+    let index = std::fs::read_to_string(lab.path("report/README.md")).expect("index");
+    assert!(index.contains("[iter](sweep/iter/README.md)"), "{index}");
+
+    // The iterative server serves one connection at a time; async serves all at once.
+    let open = |mode: &str| -> usize {
+        let rows = csv_rows(&lab.path(&format!("results/sweep/{mode}/connections.csv")));
+        let spans: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (r[6].parse().expect("accept"), r[7].parse().expect("close")))
+            .collect();
+        spans
+            .iter()
+            .map(|(a, _)| spans.iter().filter(|(b, c)| b <= a && a < c).count())
+            .max()
+            .unwrap_or(0)
+    };
+    assert_eq!(open("iter"), 1);
+    assert!(open("async") >= 2);
+}

@@ -123,6 +123,9 @@ pub enum ClientEvent {
         /// Local and remote `IP:PORT` of the worker's connection.
         local: String,
         peer: String,
+        /// Wall-clock instant at which `connect` was called: the client side of a
+        /// connection arrival (the server's accept may come much later, e.g. in `iter` mode).
+        connect_unix_ms: f64,
         /// Time the connect call took.
         connect_ms: f64,
     },

@@ -71,6 +71,7 @@ fn client_samples() -> Vec<ClientEvent> {
             worker: 1,
             local: "l".into(),
             peer: "p".into(),
+            connect_unix_ms: 1.0,
             connect_ms: 1.0,
         },
         ClientEvent::MessageSent {

@@ -59,6 +59,7 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
     sleep_until(job.connect_at);
 
     let connect_start = MonoNs::now();
+    let connect_unix_ms = unix_ms_now();
     let target = job
         .addrs
         .iter()
@@ -92,6 +93,7 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
         worker: job.worker,
         local,
         peer: peer.clone(),
+        connect_unix_ms,
         connect_ms,
     });
 

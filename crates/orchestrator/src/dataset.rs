@@ -538,6 +538,7 @@ param = 0.2
                         worker,
                         local: format!("127.0.0.1:{port}"),
                         peer: "127.0.0.1:9".into(),
+                        connect_unix_ms: 0.0,
                         connect_ms: 0.1,
                     },
                 ),

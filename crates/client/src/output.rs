@@ -1,6 +1,7 @@
 //! The client's two outputs: console lines (verbose ones only with `--verbose`) and the
 //! JSONL event log, shared by all workers.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -35,21 +36,22 @@ impl Output {
         &self.clock
     }
 
-    /// A line always printed.
+    /// A line always printed. A closed stdout (say, piped into `head`) must not stop the
+    /// workers, so write errors are ignored.
     pub(crate) fn line(&self, text: &str) {
-        println!("{text}");
+        let _ = writeln!(std::io::stdout(), "{text}");
     }
 
     /// A line printed only with `--verbose`.
     pub(crate) fn verbose(&self, text: impl FnOnce() -> String) {
         if self.verbose {
-            println!("{}", text());
+            self.line(&text());
         }
     }
 
     /// A worker's error, always printed, on stderr.
     pub(crate) fn error(&self, worker: u32, text: &str) {
-        eprintln!("[Worker {worker}] Error: {text}");
+        let _ = writeln!(std::io::stderr(), "[Worker {worker}] Error: {text}");
     }
 
     /// Records `event` as happening now.
@@ -69,7 +71,10 @@ impl Output {
                 event,
             };
             if let Err(e) = log.write(&record) {
-                eprintln!("Error: cannot write the event log, no more events are recorded: {e}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "Error: cannot write the event log, no more events are recorded: {e}"
+                );
                 *guard = None;
             }
         }

@@ -197,7 +197,7 @@ fn a_seed_reproduces_the_schedule_and_is_printed_when_not_given() {
                 _ => None,
             })
             .collect();
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v.sort_by_key(|a| (a.0, a.1));
         (v, stdout(&out))
     };
     let (a, _) = intervals("a.jsonl", Some("1234"));

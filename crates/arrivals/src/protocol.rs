@@ -77,14 +77,28 @@ pub enum LineError {
     Io(#[from] io::Error),
 }
 
-/// Splits a byte stream into newline-terminated messages while never buffering more than
-/// `max_line_bytes` plus one read chunk.
+/// What a [`LineBuffer`] can give without more input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A complete message.
+    Line(Line),
+    /// The stream ended and nothing is left.
+    End,
+    /// More bytes are needed: read into [`LineBuffer::spare`], then [`LineBuffer::commit`].
+    NeedInput,
+}
+
+/// The I/O-free core of line splitting, shared by the blocking [`LineReader`] and the
+/// server's async reader so both follow the same rules: `\n` ends a message, the
+/// unterminated fragment at end of stream is one, and more than `max_line_bytes` without a
+/// newline is an error, so at most that plus one read chunk is ever buffered.
 #[derive(Debug)]
-pub struct LineReader<R> {
-    inner: R,
+pub struct LineBuffer {
     buf: Vec<u8>,
     /// Bytes of `buf` already scanned for a newline.
     scanned: usize,
+    /// Length of `buf` before the spare space handed out by `spare`.
+    filled: usize,
     /// Arrival instant of the read that delivered the newest bytes.
     last_read_at: MonoNs,
     max_line_bytes: usize,
@@ -93,15 +107,94 @@ pub struct LineReader<R> {
 
 const CHUNK: usize = 8192;
 
+impl LineBuffer {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(CHUNK),
+            scanned: 0,
+            filled: 0,
+            last_read_at: MonoNs::now(),
+            max_line_bytes: max_line_bytes.max(1),
+            eof: false,
+        }
+    }
+
+    /// The next buffered message, the end of the stream, or a request for more input.
+    pub fn next_buffered(&mut self) -> Result<Next, LineError> {
+        if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            let end = self.scanned + pos;
+            let bytes = self.buf[..end].to_vec();
+            self.buf.drain(..=end);
+            self.scanned = 0;
+            return Ok(Next::Line(Line {
+                bytes,
+                at: self.last_read_at,
+            }));
+        }
+        self.scanned = self.buf.len();
+        if self.buf.len() > self.max_line_bytes {
+            return Err(LineError::TooLong {
+                limit: self.max_line_bytes,
+            });
+        }
+        if !self.eof {
+            return Ok(Next::NeedInput);
+        }
+        if self.buf.is_empty() {
+            return Ok(Next::End);
+        }
+        self.scanned = 0;
+        Ok(Next::Line(Line {
+            bytes: std::mem::take(&mut self.buf),
+            at: self.last_read_at,
+        }))
+    }
+
+    /// Space for the next read (one chunk).
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.filled = self.buf.len();
+        self.buf.resize(self.filled + CHUNK, 0);
+        &mut self.buf[self.filled..]
+    }
+
+    /// Takes the outcome of a read into [`spare`](Self::spare): `Ok(0)` is the end of the
+    /// stream, an interrupted read is retried by the caller's next round, any other error
+    /// is returned.
+    pub fn commit(&mut self, read: io::Result<usize>) -> Result<(), LineError> {
+        match read {
+            Ok(n) => {
+                self.buf.truncate(self.filled + n);
+                if n == 0 {
+                    self.eof = true;
+                } else {
+                    self.last_read_at = MonoNs::now();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.buf.truncate(self.filled);
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(())
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
+/// Splits a blocking byte stream into timed messages (see [`LineBuffer`] for the rules).
+#[derive(Debug)]
+pub struct LineReader<R> {
+    inner: R,
+    lines: LineBuffer,
+}
+
 impl<R: Read> LineReader<R> {
     pub fn new(inner: R, max_line_bytes: usize) -> Self {
         Self {
             inner,
-            buf: Vec::with_capacity(CHUNK),
-            scanned: 0,
-            last_read_at: MonoNs::now(),
-            max_line_bytes: max_line_bytes.max(1),
-            eof: false,
+            lines: LineBuffer::new(max_line_bytes),
         }
     }
 
@@ -109,49 +202,13 @@ impl<R: Read> LineReader<R> {
     /// stream is returned as a message.
     pub fn next_line(&mut self) -> Result<Option<Line>, LineError> {
         loop {
-            if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
-                let end = self.scanned + pos;
-                let bytes = self.buf[..end].to_vec();
-                self.buf.drain(..=end);
-                self.scanned = 0;
-                return Ok(Some(Line {
-                    bytes,
-                    at: self.last_read_at,
-                }));
-            }
-            self.scanned = self.buf.len();
-            if self.buf.len() > self.max_line_bytes {
-                return Err(LineError::TooLong {
-                    limit: self.max_line_bytes,
-                });
-            }
-            if self.eof {
-                if self.buf.is_empty() {
-                    return Ok(None);
+            match self.lines.next_buffered()? {
+                Next::Line(line) => return Ok(Some(line)),
+                Next::End => return Ok(None),
+                Next::NeedInput => {
+                    let read = self.inner.read(self.lines.spare());
+                    self.lines.commit(read)?;
                 }
-                self.scanned = 0;
-                return Ok(Some(Line {
-                    bytes: std::mem::take(&mut self.buf),
-                    at: self.last_read_at,
-                }));
-            }
-            let old = self.buf.len();
-            self.buf.resize(old + CHUNK, 0);
-            let n = loop {
-                match self.inner.read(&mut self.buf[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        self.buf.truncate(old);
-                        return Err(e.into());
-                    }
-                }
-            };
-            self.buf.truncate(old + n);
-            if n == 0 {
-                self.eof = true;
-            } else {
-                self.last_read_at = MonoNs::now();
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrivals::clock::MonoNs;
 use arrivals::events::CloseReason;
-use arrivals::protocol::{Line, LineError};
+use arrivals::protocol::{Line, LineBuffer, LineError, Next};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
@@ -183,84 +183,33 @@ async fn serve_connection(
     recorder.closed(conn, reason);
 }
 
-/// The async twin of `arrivals::protocol::LineReader`, with the same rules: `\n` ends a
-/// message, the unterminated fragment at end of stream is one, and more than
-/// `max_line_bytes` without a newline is an error, so at most that plus one read chunk is
-/// ever buffered. A stopping server counts as end of stream.
+/// The async twin of `arrivals::protocol::LineReader`: the same `LineBuffer` rules, and a
+/// stopping server counts as end of stream.
 struct AsyncLines<R> {
     inner: R,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already scanned for a newline.
-    scanned: usize,
-    /// Arrival instant of the read that delivered the newest bytes.
-    last_read_at: MonoNs,
-    max_line_bytes: usize,
-    eof: bool,
+    lines: LineBuffer,
 }
-
-const CHUNK: usize = 8192;
 
 impl<R: AsyncRead + Unpin> AsyncLines<R> {
     fn new(inner: R, max_line_bytes: usize) -> Self {
         Self {
             inner,
-            buf: Vec::with_capacity(CHUNK),
-            scanned: 0,
-            last_read_at: MonoNs::now(),
-            max_line_bytes: max_line_bytes.max(1),
-            eof: false,
+            lines: LineBuffer::new(max_line_bytes),
         }
     }
 
     async fn next_line(&mut self, stop: &watch::Receiver<bool>) -> Result<Option<Line>, LineError> {
         loop {
-            if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
-                let end = self.scanned + pos;
-                let bytes = self.buf[..end].to_vec();
-                self.buf.drain(..=end);
-                self.scanned = 0;
-                return Ok(Some(Line {
-                    bytes,
-                    at: self.last_read_at,
-                }));
-            }
-            self.scanned = self.buf.len();
-            if self.buf.len() > self.max_line_bytes {
-                return Err(LineError::TooLong {
-                    limit: self.max_line_bytes,
-                });
-            }
-            if self.eof {
-                if self.buf.is_empty() {
-                    return Ok(None);
-                }
-                self.scanned = 0;
-                return Ok(Some(Line {
-                    bytes: std::mem::take(&mut self.buf),
-                    at: self.last_read_at,
-                }));
-            }
-            let old = self.buf.len();
-            self.buf.resize(old + CHUNK, 0);
-            let read = tokio::select! {
-                biased;
-                () = stopped(stop.clone()) => Ok(0),
-                r = self.inner.read(&mut self.buf[old..]) => r,
-            };
-            match read {
-                Ok(n) => {
-                    self.buf.truncate(old + n);
-                    if n == 0 {
-                        self.eof = true;
-                    } else {
-                        self.last_read_at = MonoNs::now();
-                    }
-                }
-                Err(e) => {
-                    self.buf.truncate(old);
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e.into());
-                    }
+            match self.lines.next_buffered()? {
+                Next::Line(line) => return Ok(Some(line)),
+                Next::End => return Ok(None),
+                Next::NeedInput => {
+                    let read = tokio::select! {
+                        biased;
+                        () = stopped(stop.clone()) => Ok(0),
+                        r = self.inner.read(self.lines.spare()) => r,
+                    };
+                    self.lines.commit(read)?;
                 }
             }
         }

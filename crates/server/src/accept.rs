@@ -5,13 +5,16 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrivals::clock::MonoNs;
 use arrivals::protocol::GREETING;
 
 use crate::error::ServerError;
+use crate::recorder::{ConnId, Recorder};
 use crate::shutdown::{Ready, Shutdown, poll_readable};
+use crate::slots::{Permit, Slots};
 
 /// A connection just accepted.
 #[derive(Debug)]
@@ -20,6 +23,15 @@ pub(crate) struct Accepted {
     pub(crate) peer: SocketAddr,
     /// Read immediately after accept returned.
     pub(crate) at: MonoNs,
+}
+
+/// A connection admitted under `--max-connections`: greeted, registered with the recorder
+/// (its connection gap measured), holding its slot until the permit is dropped.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    pub(crate) permit: Permit,
+    pub(crate) conn: ConnId,
+    pub(crate) accepted: Accepted,
 }
 
 /// The listening socket of a blocking mode; dropping it stops accepting.
@@ -37,6 +49,30 @@ impl Acceptor {
             .set_nonblocking(true)
             .map_err(ServerError::setup("a non-blocking listener"))?;
         Ok(Self { listener, shutdown })
+    }
+
+    /// Waits for a free slot, then for the next connection; greets and registers it.
+    /// `None` once the server is stopping.
+    pub(crate) fn admit(
+        &self,
+        slots: &Arc<Slots>,
+        recorder: &Recorder,
+    ) -> Result<Option<Admitted>, ServerError> {
+        let permit = match slots.acquire(&self.shutdown) {
+            Ok(Some(permit)) => permit,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(ServerError::setup("the connection limit")(e)),
+        };
+        let Some(accepted) = self.next()? else {
+            return Ok(None);
+        };
+        let _ = send_greeting(&accepted.stream);
+        let conn = recorder.accepted(accepted.at, accepted.peer);
+        Ok(Some(Admitted {
+            permit,
+            conn,
+            accepted,
+        }))
     }
 
     /// The next connection, or `None` once the server is stopping.

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use arrivals::events::CloseReason;
 
-use crate::accept::{Acceptor, send_greeting};
+use crate::accept::{Acceptor, Admitted};
 use crate::error::ServerError;
 use crate::process_child::ChildRecord;
 use crate::recorder::{ConnId, Recorder, Worker};
@@ -44,18 +44,15 @@ pub fn serve(
     let server = Worker::current();
     let mut relays: Vec<JoinHandle<()>> = Vec::new();
     let result = loop {
-        let permit = match slots.acquire(&shutdown) {
-            Ok(Some(p)) => p,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(ServerError::setup("the connection limit")(e)),
-        };
-        let acc = match acceptor.next() {
-            Ok(Some(acc)) => acc,
+        let Admitted {
+            permit,
+            conn,
+            accepted: acc,
+        } = match acceptor.admit(&slots, &recorder) {
+            Ok(Some(admitted)) => admitted,
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let _ = send_greeting(&acc.stream);
-        let conn = recorder.accepted(acc.at, acc.peer);
         let child = match spawn_worker(exe, &acc.stream, server.pid, limits.max_line_bytes) {
             Ok(child) => child,
             Err(e) => {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use arrivals::events::CloseReason;
 
-use crate::accept::{Acceptor, send_greeting};
+use crate::accept::{Acceptor, Admitted};
 use crate::error::ServerError;
 use crate::recorder::{Recorder, Worker};
 use crate::shutdown::Shutdown;
@@ -26,18 +26,15 @@ pub fn serve(
     let slots = Slots::new(limits.max_connections).map_err(ServerError::setup("a pipe"))?;
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     let result = loop {
-        let permit = match slots.acquire(&shutdown) {
-            Ok(Some(p)) => p,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(ServerError::setup("the connection limit")(e)),
-        };
-        let acc = match acceptor.next() {
-            Ok(Some(acc)) => acc,
+        let Admitted {
+            permit,
+            conn,
+            accepted: acc,
+        } = match acceptor.admit(&slots, &recorder) {
+            Ok(Some(admitted)) => admitted,
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let _ = send_greeting(&acc.stream);
-        let conn = recorder.accepted(acc.at, acc.peer);
         let spawned = {
             let (recorder, shutdown) = (Arc::clone(&recorder), shutdown.clone());
             let stream = acc.stream;

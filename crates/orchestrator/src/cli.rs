@@ -124,7 +124,11 @@ fn list(experiments: &Path) -> anyhow::Result<()> {
         match Scenario::load(&path) {
             Ok(s) => {
                 let modes: Vec<&str> = s.modes.iter().map(|m| m.as_str()).collect();
-                println!("{:<24} {:<22} {}", s.name, modes.join(","), s.description);
+                let mut modes = modes.join(",");
+                if s.repeat > 1 {
+                    modes.push_str(&format!(" ×{}", s.repeat));
+                }
+                println!("{:<24} {:<22} {}", s.name, modes, s.description);
             }
             Err(e) => {
                 bad += 1;
@@ -239,27 +243,34 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     results::remove_dir(&ctx.layout.scenario_results(&s.name))?;
     results::remove_dir(&ctx.layout.scenario_report(&s.name))?;
-    for &mode in &s.modes {
-        let r = run_mode(s, mode, ctx).with_context(|| format!("mode {mode}"))?;
-        println!(
-            "{} ({}): {} connections, {} messages in {:.1} s; the server printed {} — equal to its event log",
-            s.name,
-            r.mode,
-            r.connections,
-            r.messages,
-            r.duration.as_secs_f64(),
-            r.printed.join(" / "),
-        );
+    // Repeats outermost: every mode's k-th run happens before any mode's (k+1)-th, so a
+    // slow spell of the host does not land on one mode only.
+    for run in 1..=s.repeat {
+        for &mode in &s.modes {
+            let r = run_mode(s, mode, run, ctx).with_context(|| {
+                if s.repeat > 1 {
+                    format!("mode {mode}, run {run} of {}", s.repeat)
+                } else {
+                    format!("mode {mode}")
+                }
+            })?;
+            let which = if s.repeat > 1 {
+                format!("{}, run {}/{}", r.mode, r.run, s.repeat)
+            } else {
+                r.mode.to_string()
+            };
+            println!(
+                "{} ({which}): {} connections, {} messages in {:.1} s; the server printed {} — equal to its event log",
+                s.name,
+                r.connections,
+                r.messages,
+                r.duration.as_secs_f64(),
+                r.printed.join(" / "),
+            );
+        }
     }
-    let recorded = results::Recorded {
-        name: s.name.clone(),
-        runs: s
-            .modes
-            .iter()
-            .map(|&m| ctx.layout.run_results(&s.name, m, s.sweep))
-            .collect(),
-        sweep: s.sweep,
-    };
+    let recorded = results::discover_scenario(&ctx.layout.scenario_results(&s.name))
+        .with_context(|| format!("{}: the runs left no run.json", s.name))?;
     report::render_scenario(ctx.layout, &recorded)?;
     println!(
         "{}: done in {:.1} s → {}",

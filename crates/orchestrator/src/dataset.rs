@@ -1,12 +1,12 @@
 //! The data of one recorded run, derived only from its files (`run.json` and the two event
-//! logs): connections and messages joined to the client group that made them, and the gap
-//! statistics the CSV tables, plots and markdown show.
+//! logs): connections and messages joined to the client group that made them, what each
+//! client worker did (connect instants, sends), and the gap lists derived from both sides.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrivals::events::CloseReason;
-use arrivals::{ClientEvent, Record, ServerEvent, Summary};
+use arrivals::{ClientEvent, Record, ServerEvent};
 
 use crate::runinfo::RunInfo;
 use crate::scenario::{Mode, Scenario, ScenarioError};
@@ -70,6 +70,64 @@ pub struct Message {
     /// The interval the client drew for this message, and how late it sent it.
     pub interval_ms: Option<f64>,
     pub lateness_ms: Option<f64>,
+    /// The client's actual send gap for this message (see [`send_gaps`]).
+    pub send_gap_ms: Option<f64>,
+}
+
+/// One `message_sent` event of a client worker. Times are on the client process's `t_ms`
+/// clock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Send {
+    pub group: Option<usize>,
+    pub worker: u32,
+    pub seq: u32,
+    pub interval_ms: f64,
+    pub scheduled_ms: f64,
+    pub actual_ms: f64,
+    pub lateness_ms: f64,
+}
+
+/// A send's group, worker and seq.
+type SendKey = (Option<usize>, u32, u32);
+
+/// When a client worker called `connect` (wall clock, ms since the Unix epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Connect {
+    pub group: Option<usize>,
+    pub worker: u32,
+    pub connect_unix_ms: f64,
+}
+
+/// The actual send gaps of one worker's sends (in any order), as `(seq, gap)` by seq: the
+/// gap of event j is actual(j) − actual(j − 1), with actual(0) the worker's schedule start,
+/// scheduled(1) − interval(1). A send whose predecessor is missing from the log (a worker
+/// that failed) has no gap.
+pub fn send_gaps(sends: &[Send]) -> Vec<(u32, f64)> {
+    let mut by_seq: Vec<&Send> = sends.iter().collect();
+    by_seq.sort_by_key(|s| s.seq);
+    let mut out = Vec::with_capacity(by_seq.len());
+    let mut previous: Option<(u32, f64)> = None;
+    for s in by_seq {
+        let before = if s.seq == 1 {
+            Some(s.scheduled_ms - s.interval_ms)
+        } else {
+            previous
+                .filter(|(seq, _)| *seq + 1 == s.seq)
+                .map(|(_, actual)| actual)
+        };
+        if let Some(before) = before {
+            out.push((s.seq, s.actual_ms - before));
+        }
+        previous = Some((s.seq, s.actual_ms));
+    }
+    out
+}
+
+/// Consecutive differences of `instants` once sorted: n instants give n − 1 gaps.
+pub fn gaps_between(instants: &[f64]) -> Vec<f64> {
+    let mut sorted = instants.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
 /// What the server reported in its final `server_stopped` event.
@@ -81,22 +139,6 @@ pub struct Stopped {
     pub avg_connection_gap_ms: Option<f64>,
     pub data_gaps: u64,
     pub avg_data_gap_ms: Option<f64>,
-}
-
-/// Which gap list a statistic is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GapKind {
-    Connection,
-    Data,
-}
-
-impl GapKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connection => "connection_gap",
-            Self::Data => "data_gap",
-        }
-    }
 }
 
 /// A recorded run, analysed.
@@ -116,6 +158,10 @@ pub struct Dataset {
     pub errors: Vec<(u64, String)>,
     /// Messages the clients logged as sent, per group.
     pub sent: Vec<u64>,
+    /// Every `message_sent` of the clients, by group, worker and seq.
+    pub sends: Vec<Send>,
+    /// Every worker's connect instant, by group and worker.
+    pub connects: Vec<Connect>,
 }
 
 impl Dataset {
@@ -142,29 +188,64 @@ impl Dataset {
         })?;
         let group_of = |label: &str| scenario.clients.iter().position(|g| g.label == label);
 
-        // The client side: which worker owns which local address, and what it drew.
+        // The client side: which worker owns which local address, when it connected, and
+        // what it drew and sent.
         let mut by_local: BTreeMap<&str, (Option<usize>, u32)> = BTreeMap::new();
-        let mut drawn: BTreeMap<(Option<usize>, u32, u32), (f64, f64)> = BTreeMap::new();
+        let mut sends: Vec<Send> = Vec::new();
+        let mut connects: Vec<Connect> = Vec::new();
         let mut sent = vec![0u64; scenario.clients.len()];
         for (label, rec) in client {
             let group = group_of(label);
             match &rec.event {
-                ClientEvent::WorkerConnected { worker, local, .. } => {
+                ClientEvent::WorkerConnected {
+                    worker,
+                    local,
+                    connect_unix_ms,
+                    ..
+                } => {
                     by_local.insert(local.as_str(), (group, *worker));
+                    connects.push(Connect {
+                        group,
+                        worker: *worker,
+                        connect_unix_ms: *connect_unix_ms,
+                    });
                 }
                 ClientEvent::MessageSent {
                     worker,
                     seq,
                     interval_ms,
+                    scheduled_ms,
+                    actual_ms,
                     lateness_ms,
                     ..
                 } => {
-                    drawn.insert((group, *worker, *seq), (*interval_ms, *lateness_ms));
+                    sends.push(Send {
+                        group,
+                        worker: *worker,
+                        seq: *seq,
+                        interval_ms: *interval_ms,
+                        scheduled_ms: *scheduled_ms,
+                        actual_ms: *actual_ms,
+                        lateness_ms: *lateness_ms,
+                    });
                     if let Some(g) = group {
                         sent[g] += 1;
                     }
                 }
                 _ => {}
+            }
+        }
+        sends.sort_by_key(|s| (s.group, s.worker, s.seq));
+        connects.sort_by_key(|c| (c.group, c.worker));
+        // What the client drew, how late it sent, and its send gap, per (group, worker, seq).
+        let mut drawn: BTreeMap<SendKey, (f64, f64, Option<f64>)> = BTreeMap::new();
+        for worker in sends.chunk_by(|a, b| (a.group, a.worker) == (b.group, b.worker)) {
+            let gaps: BTreeMap<u32, f64> = send_gaps(worker).into_iter().collect();
+            for s in worker {
+                drawn.insert(
+                    (s.group, s.worker, s.seq),
+                    (s.interval_ms, s.lateness_ms, gaps.get(&s.seq).copied()),
+                );
             }
         }
 
@@ -240,9 +321,9 @@ impl Dataset {
                     let worker = c.worker.or(*worker);
                     let event = *worker_event;
                     let key = (c.group, worker.unwrap_or(0), event.unwrap_or(0));
-                    let (interval_ms, lateness_ms) = drawn
+                    let (interval_ms, lateness_ms, send_gap_ms) = drawn
                         .get(&key)
-                        .map_or((None, None), |(i, l)| (Some(*i), Some(*l)));
+                        .map_or((None, None, None), |(i, l, g)| (Some(*i), Some(*l), *g));
                     messages.push(Message {
                         conn: *conn,
                         group: c.group,
@@ -255,6 +336,7 @@ impl Dataset {
                         bytes: *bytes,
                         interval_ms,
                         lateness_ms,
+                        send_gap_ms,
                     });
                 }
                 ServerEvent::ConnectionClosed {
@@ -306,6 +388,8 @@ impl Dataset {
             end_ms,
             errors,
             sent,
+            sends,
+            connects,
         })
     }
 
@@ -333,39 +417,75 @@ impl Dataset {
             .collect()
     }
 
-    /// Gap lists for the summary: overall, then one per client group, then the connections
-    /// no group claims (only when there are any).
-    pub fn summaries(&self) -> Vec<(GapKind, String, Option<Summary>)> {
-        let mut rows = Vec::new();
-        let unmatched = self.connections.iter().any(|c| c.group.is_none());
-        for kind in [GapKind::Connection, GapKind::Data] {
-            let gaps = |g| match kind {
-                GapKind::Connection => self.connection_gaps(g),
-                GapKind::Data => self.data_gaps(g),
-            };
-            rows.push((kind, "all".to_owned(), Summary::of(&gaps(None))));
-            for (i, group) in self.scenario.clients.iter().enumerate() {
-                rows.push((kind, group.label.clone(), Summary::of(&gaps(Some(i)))));
-            }
-            if unmatched {
-                let list: Vec<f64> = match kind {
-                    GapKind::Connection => self
-                        .connections
-                        .iter()
-                        .filter(|c| c.group.is_none())
-                        .filter_map(|c| c.gap_ms)
-                        .collect(),
-                    GapKind::Data => self
-                        .messages
-                        .iter()
-                        .filter(|m| m.group.is_none())
-                        .map(|m| m.gap_ms)
-                        .collect(),
-                };
-                rows.push((kind, UNMATCHED.to_owned(), Summary::of(&list)));
-            }
-        }
-        rows
+    /// The server's data gaps of the messages no client group claims.
+    pub fn unmatched_data_gaps(&self) -> Vec<f64> {
+        self.messages
+            .iter()
+            .filter(|m| m.group.is_none())
+            .map(|m| m.gap_ms)
+            .collect()
+    }
+
+    /// The server's connection gaps ending at accepts no client group claims.
+    pub fn unmatched_connection_gaps(&self) -> Vec<f64> {
+        self.connections
+            .iter()
+            .filter(|c| c.group.is_none())
+            .filter_map(|c| c.gap_ms)
+            .collect()
+    }
+
+    /// True when some connection was not matched to a client worker.
+    pub fn has_unmatched(&self) -> bool {
+        self.connections.iter().any(|c| c.group.is_none())
+    }
+
+    /// The client's sends of `group` (all groups if `None`).
+    fn sends_of(&self, group: Option<usize>) -> impl Iterator<Item = &Send> {
+        self.sends
+            .iter()
+            .filter(move |s| group.is_none() || s.group == group)
+    }
+
+    /// The intervals the clients drew, by worker and seq; only `group`'s if given.
+    pub fn drawn_intervals(&self, group: Option<usize>) -> Vec<f64> {
+        self.sends_of(group).map(|s| s.interval_ms).collect()
+    }
+
+    /// Actual minus scheduled send time of every send; only `group`'s if given.
+    pub fn lateness(&self, group: Option<usize>) -> Vec<f64> {
+        self.sends_of(group).map(|s| s.lateness_ms).collect()
+    }
+
+    /// The clients' actual send gaps (see [`send_gaps`]), by worker and seq; only
+    /// `group`'s if given.
+    pub fn send_gaps(&self, group: Option<usize>) -> Vec<f64> {
+        let mine: Vec<Send> = self.sends_of(group).copied().collect();
+        mine.chunk_by(|a, b| (a.group, a.worker) == (b.group, b.worker))
+            .flat_map(|w| send_gaps(w).into_iter().map(|(_, g)| g))
+            .collect()
+    }
+
+    /// What the path and the server added to each send gap: data gap − send gap, per
+    /// received message that has both; only `group`'s if given.
+    pub fn added_ms(&self, group: Option<usize>) -> Vec<f64> {
+        self.messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .filter_map(|m| Some(m.gap_ms - m.send_gap_ms?))
+            .collect()
+    }
+
+    /// Gaps between the clients' connect instants, sorted in time: `group`'s own connection
+    /// process if given, or every group's instants pooled (what the server's accepts see).
+    pub fn connect_gaps(&self, group: Option<usize>) -> Vec<f64> {
+        let instants: Vec<f64> = self
+            .connects
+            .iter()
+            .filter(|c| group.is_none() || c.group == group)
+            .map(|c| c.connect_unix_ms)
+            .collect();
+        gaps_between(&instants)
     }
 
     /// The largest number of connections open at the same instant.
@@ -529,7 +649,7 @@ param = 0.2
                 },
             ),
         ];
-        let connected = |label: &str, worker: u32, port: u16| {
+        let connected = |label: &str, worker: u32, port: u16, at: f64| {
             (
                 label.to_owned(),
                 rec(
@@ -538,38 +658,41 @@ param = 0.2
                         worker,
                         local: format!("127.0.0.1:{port}"),
                         peer: "127.0.0.1:9".into(),
-                        connect_unix_ms: 0.0,
+                        connect_unix_ms: 1_000_000.0 + at,
                         connect_ms: 0.1,
                     },
                 ),
             )
         };
-        let sent = |label: &str, worker: u32, seq: u32, interval_ms: f64| {
+        // Worker schedules start at `start` (client clock); each send is 0.25 ms late.
+        let sent = |label: &str, worker: u32, seq: u32, interval_ms: f64, scheduled_ms: f64| {
             (
                 label.to_owned(),
                 rec(
-                    0.0,
+                    scheduled_ms + 0.25,
                     ClientEvent::MessageSent {
                         worker,
                         seq,
                         interval_ms,
-                        scheduled_ms: 0.0,
-                        actual_ms: 0.0,
+                        scheduled_ms,
+                        actual_ms: scheduled_ms + 0.25,
                         lateness_ms: 0.25,
                         sent_unix_ms: 1,
                     },
                 ),
             )
         };
+        // All three workers connect within 0.5 ms; the iterative server accepts them 201 ms
+        // apart.
         let client = vec![
-            connected("fixed", 1, 5001),
-            connected("fixed", 2, 5002),
-            connected("uni", 1, 6001),
-            sent("fixed", 1, 1, 100.0),
-            sent("fixed", 1, 2, 100.0),
-            sent("fixed", 2, 1, 100.0),
-            sent("fixed", 2, 2, 100.0),
-            sent("uni", 1, 1, 49.5),
+            connected("fixed", 1, 5001, 9.0),
+            connected("fixed", 2, 5002, 9.2),
+            connected("uni", 1, 6001, 9.5),
+            sent("fixed", 1, 1, 100.0, 110.0),
+            sent("fixed", 1, 2, 100.0, 210.0),
+            sent("fixed", 2, 2, 100.0, 411.0),
+            sent("fixed", 2, 1, 100.0, 311.0),
+            sent("uni", 1, 1, 49.5, 462.0),
         ];
         let info = RunInfo {
             scenario: "fixture".into(),
@@ -578,6 +701,7 @@ param = 0.2
             seed: 42,
             mode: "iter".into(),
             sweep: false,
+            run: 1,
             date: "2026-01-19T11:47:38Z".into(),
             git_commit: "0123456789abcdef".into(),
             git_dirty: false,
@@ -655,23 +779,58 @@ mod tests {
     }
 
     #[test]
-    fn summaries_cover_both_kinds_overall_and_per_group() {
-        let d = fixtures::iterative();
-        let rows: Vec<(GapKind, String, Option<usize>)> = d
-            .summaries()
-            .into_iter()
-            .map(|(k, c, s)| (k, c, s.map(|s| s.count)))
-            .collect();
+    fn send_gaps_start_at_the_schedule_start_and_skip_missing_predecessors() {
+        let send = |seq, interval_ms, scheduled_ms, actual_ms| Send {
+            group: Some(0),
+            worker: 1,
+            seq,
+            interval_ms,
+            scheduled_ms,
+            actual_ms,
+            lateness_ms: actual_ms - scheduled_ms,
+        };
+        // Schedule start 50: deadlines 80, 100, 160; sends 0.5, 3 and 0.25 ms late.
+        let sends = [
+            send(3, 60.0, 160.0, 160.25),
+            send(1, 30.0, 80.0, 80.5),
+            send(2, 20.0, 100.0, 103.0),
+        ];
+        assert_eq!(send_gaps(&sends), [(1, 30.5), (2, 22.5), (3, 57.25)]);
+        // Without event 2, event 3 has no predecessor to measure from.
         assert_eq!(
-            rows,
-            [
-                (GapKind::Connection, "all".to_owned(), Some(2)),
-                (GapKind::Connection, "fixed".to_owned(), Some(1)),
-                (GapKind::Connection, "uni".to_owned(), Some(1)),
-                (GapKind::Data, "all".to_owned(), Some(5)),
-                (GapKind::Data, "fixed".to_owned(), Some(4)),
-                (GapKind::Data, "uni".to_owned(), Some(1)),
-            ]
+            send_gaps(&[sends[0], sends[1]]),
+            [(1, 30.5)],
+            "a gap needs the send before it"
         );
+        assert!(send_gaps(&[]).is_empty());
+    }
+
+    #[test]
+    fn client_side_gaps_come_from_the_client_log() {
+        let d = fixtures::iterative();
+        assert_eq!(d.sends.len(), 5);
+        assert_eq!(
+            (d.sends[2].worker, d.sends[2].seq),
+            (2, 1),
+            "sorted by worker and seq"
+        );
+        assert_eq!(d.drawn_intervals(Some(0)), [100.0; 4]);
+        // The first gap of a worker runs from its schedule start (deadline 1 − interval 1),
+        // so it carries that send's lateness.
+        assert_eq!(d.send_gaps(Some(0)), [100.25, 100.0, 100.25, 100.0]);
+        assert_eq!(d.send_gaps(Some(1)), [49.75]);
+        assert_eq!(d.lateness(None), [0.25; 5]);
+        let connect = d.connect_gaps(None);
+        assert_eq!(connect.len(), 2);
+        assert!((connect[0] - 0.2).abs() < 1e-6 && (connect[1] - 0.3).abs() < 1e-6);
+        assert!(d.connect_gaps(Some(1)).is_empty(), "one worker, no gap");
+        assert_eq!(d.messages[4].send_gap_ms, Some(49.75));
+        assert_eq!(d.added_ms(Some(1)), [0.25]);
+    }
+
+    #[test]
+    fn gaps_between_sorts_first() {
+        assert_eq!(gaps_between(&[5.0, 1.0, 3.0]), [2.0, 2.0]);
+        assert!(gaps_between(&[1.0]).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 pub mod binaries;
 pub mod cli;
 pub mod dataset;
+pub mod fidelity;
 pub mod progress;
 pub mod report;
 pub mod results;

@@ -4,8 +4,12 @@
 //! ```text
 //! results/<scenario>/            one run: event logs, console logs, run.json, CSV tables
 //! results/<scenario>/<mode>/     the same, per mode of a sweep
-//! report/<scenario>/[<mode>/]    timeline.png, data-gaps.png, connection-gaps.png, README.md
-//! report/<scenario>/modes.png    a sweep's comparison (with its README.md)
+//! results/<scenario>/[<mode>/]run-<k>/   run k of a scenario with `repeat = N` > 1, and
+//!                                summary-runs.csv (mean ± 95% CI across the runs) above them
+//! report/<scenario>/[<mode>/][run-<k>/]  timeline.png, data-gaps.png, connection-gaps.png,
+//!                                fit.png, lateness.png, README.md (one folder per run; with
+//!                                repeats a README.md above them compares the runs)
+//! report/<scenario>/             modes.png, distortion.png and README.md of a sweep
 //! report/README.md               the index
 //! ```
 
@@ -27,15 +31,30 @@ pub const RUN_JSON: &str = "run.json";
 pub const CONNECTIONS_CSV: &str = "connections.csv";
 pub const MESSAGES_CSV: &str = "messages.csv";
 pub const SUMMARY_CSV: &str = "summary.csv";
+pub const DISTORTION_CSV: &str = "distortion.csv";
+pub const SUMMARY_RUNS_CSV: &str = "summary-runs.csv";
 pub const TIMELINE_PNG: &str = "timeline.png";
 pub const DATA_GAPS_PNG: &str = "data-gaps.png";
 pub const CONNECTION_GAPS_PNG: &str = "connection-gaps.png";
+pub const FIT_PNG: &str = "fit.png";
+pub const LATENESS_PNG: &str = "lateness.png";
 pub const MODES_PNG: &str = "modes.png";
+pub const DISTORTION_PNG: &str = "distortion.png";
 pub const README_MD: &str = "README.md";
 
 /// The console log of client group `label`.
 pub fn client_log(label: &str) -> String {
     format!("client-{label}.log")
+}
+
+/// The folder of run `k` of a repeated scenario.
+pub fn run_folder(k: u32) -> String {
+    format!("run-{k}")
+}
+
+/// `k` of a folder named `run-<k>`.
+fn parse_run_folder(name: &str) -> Option<u32> {
+    name.strip_prefix("run-")?.parse().ok().filter(|k| *k >= 1)
 }
 
 /// The event log a client group's process writes before it is merged.
@@ -87,16 +106,41 @@ impl Layout {
         self.report.join(scenario)
     }
 
-    /// Where one run's results go: `results/<scenario>/`, or `.../<mode>/` in a sweep.
-    pub fn run_results(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
+    /// Where the runs of one mode go: `results/<scenario>/`, or `.../<mode>/` in a sweep.
+    pub fn mode_results(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
         let dir = self.scenario_results(scenario);
         if sweep { dir.join(mode.as_str()) } else { dir }
     }
 
-    /// Where one run's report goes.
-    pub fn run_report(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
+    /// Where the report of one mode goes (mirrors [`Layout::mode_results`]).
+    pub fn mode_report(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
         let dir = self.scenario_report(scenario);
         if sweep { dir.join(mode.as_str()) } else { dir }
+    }
+
+    /// Where one run's results go: the mode's folder, or its `run-<k>/` when `run` is given
+    /// (a scenario with `repeat` > 1).
+    pub fn run_results(
+        &self,
+        scenario: &str,
+        mode: Mode,
+        sweep: bool,
+        run: Option<u32>,
+    ) -> PathBuf {
+        let dir = self.mode_results(scenario, mode, sweep);
+        match run {
+            Some(k) => dir.join(run_folder(k)),
+            None => dir,
+        }
+    }
+
+    /// Where one run's report goes (mirrors [`Layout::run_results`]).
+    pub fn run_report(&self, scenario: &str, mode: Mode, sweep: bool, run: Option<u32>) -> PathBuf {
+        let dir = self.mode_report(scenario, mode, sweep);
+        match run {
+            Some(k) => dir.join(run_folder(k)),
+            None => dir,
+        }
     }
 
     /// A link from the folder `from` to `to`, relative, with `/` separators.
@@ -245,9 +289,76 @@ pub fn load_run(dir: &Path) -> Result<Dataset, ResultsError> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
     pub name: String,
-    /// The run folders, in mode order; one unless it is a sweep.
-    pub runs: Vec<PathBuf>,
+    /// One set of runs per mode, in mode order; one set unless it is a sweep.
+    pub sets: Vec<RunSet>,
     pub sweep: bool,
+}
+
+/// The runs of one mode of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSet {
+    /// The mode's folder: `results/<scenario>/[<mode>/]`.
+    pub dir: PathBuf,
+    /// The run folders in run order, with their `k` when they are `run-<k>/` folders
+    /// (a scenario with `repeat` > 1); a single run is the mode's folder itself.
+    pub runs: Vec<(Option<u32>, PathBuf)>,
+}
+
+impl RunSet {
+    /// True when the runs are `run-<k>/` folders of a repeated scenario.
+    pub fn repeated(&self) -> bool {
+        self.runs.iter().any(|(k, _)| k.is_some())
+    }
+
+    /// The finished runs in `dir`: `dir` itself, or its `run-<k>/` folders by k. `None`
+    /// when there are none.
+    fn find(dir: &Path) -> Option<Self> {
+        if dir.join(RUN_JSON).is_file() {
+            return Some(Self {
+                dir: dir.to_owned(),
+                runs: vec![(None, dir.to_owned())],
+            });
+        }
+        let mut runs: Vec<(Option<u32>, PathBuf)> = fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let k = parse_run_folder(&e.file_name().to_string_lossy())?;
+                let path = e.path();
+                path.join(RUN_JSON).is_file().then_some((Some(k), path))
+            })
+            .collect();
+        runs.sort_by_key(|(k, _)| *k);
+        (!runs.is_empty()).then(|| Self {
+            dir: dir.to_owned(),
+            runs,
+        })
+    }
+}
+
+/// The finished runs of the scenario recorded in `dir` (`results/<name>/`): a single run,
+/// `run-<k>/` folders, or one of those per mode folder of a sweep. `None` when there are none.
+pub fn discover_scenario(dir: &Path) -> Option<Recorded> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(set) = RunSet::find(dir) {
+        return Some(Recorded {
+            name,
+            sets: vec![set],
+            sweep: false,
+        });
+    }
+    let sets: Vec<RunSet> = Mode::ALL
+        .iter()
+        .filter_map(|m| RunSet::find(&dir.join(m.as_str())))
+        .collect();
+    (!sets.is_empty()).then_some(Recorded {
+        name,
+        sets,
+        sweep: true,
+    })
 }
 
 /// Every scenario with a finished run under `results/`, by name. Folders without
@@ -272,32 +383,9 @@ pub fn discover(results: &Path) -> Result<(Vec<Recorded>, Vec<PathBuf>), Results
         .collect();
     dirs.sort();
     for dir in dirs {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if dir.join(RUN_JSON).is_file() {
-            found.push(Recorded {
-                name,
-                runs: vec![dir],
-                sweep: false,
-            });
-            continue;
-        }
-        let mut runs: Vec<(Mode, PathBuf)> = Mode::ALL
-            .iter()
-            .map(|m| (*m, dir.join(m.as_str())))
-            .filter(|(_, p)| p.join(RUN_JSON).is_file())
-            .collect();
-        runs.sort_by_key(|(m, _)| *m);
-        if runs.is_empty() {
-            unfinished.push(dir);
-        } else {
-            found.push(Recorded {
-                name,
-                runs: runs.into_iter().map(|(_, p)| p).collect(),
-                sweep: true,
-            });
+        match discover_scenario(&dir) {
+            Some(r) => found.push(r),
+            None => unfinished.push(dir),
         }
     }
     Ok((found, unfinished))
@@ -372,6 +460,35 @@ mod tests {
         let back = read_client_events(dir.path()).expect("parse");
         let labels: Vec<&str> = back.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(labels, ["a", "b", "b"]);
+    }
+
+    #[test]
+    fn repeated_runs_are_found_in_run_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("s");
+        for k in [10, 2, 1] {
+            let run = root.join("thr").join(run_folder(k));
+            fs::create_dir_all(&run).expect("mkdir");
+            fs::write(run.join(RUN_JSON), "{}").expect("write");
+        }
+        // Not a finished run, and not a run folder.
+        fs::create_dir_all(root.join("thr/run-3")).expect("mkdir");
+        fs::create_dir_all(root.join("thr/other")).expect("mkdir");
+        let r = discover_scenario(&root).expect("found");
+        assert!(r.sweep);
+        assert_eq!(r.sets.len(), 1);
+        assert!(r.sets[0].repeated());
+        let ks: Vec<Option<u32>> = r.sets[0].runs.iter().map(|(k, _)| *k).collect();
+        assert_eq!(ks, [Some(1), Some(2), Some(10)]);
+        let layout = Layout {
+            results: dir.path().to_owned(),
+            report: dir.path().join("report"),
+        };
+        assert_eq!(
+            layout.run_results("s", Mode::Thr, true, Some(2)),
+            root.join("thr/run-2")
+        );
+        assert_eq!(layout.run_results("s", Mode::Thr, false, None), root);
     }
 
     #[test]

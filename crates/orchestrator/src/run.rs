@@ -109,6 +109,8 @@ pub struct RunContext<'a> {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub mode: Mode,
+    /// Which run of the scenario (from 1).
+    pub run: u32,
     pub dir: PathBuf,
     pub connections: u64,
     pub messages: u64,
@@ -318,9 +320,10 @@ fn open_log(path: &Path) -> Result<File, RunError> {
         })
 }
 
-/// The `client` arguments for group `g` of `s`.
-fn client_args(
+/// The `client` arguments for group `g` of `s` in run `run`.
+pub fn client_args(
     s: &Scenario,
+    run: u32,
     g: usize,
     group: &ClientGroup,
     port: u16,
@@ -339,13 +342,21 @@ fn client_args(
     if let Some(shape) = group.dist.shape() {
         args.extend(["--shape".to_owned(), shape.to_string()]);
     }
+    if let Some(connect) = group.connect {
+        args.extend([
+            "--connect-dist".to_owned(),
+            connect.kind().short().to_owned(),
+            "--connect-param".to_owned(),
+            connect.param().to_string(),
+        ]);
+    }
     args.extend([
         "-s".to_owned(),
         "127.0.0.1".to_owned(),
         "-P".to_owned(),
         port.to_string(),
         "--seed".to_owned(),
-        s.group_seed(g).to_string(),
+        s.group_seed(run, g).to_string(),
         "--events".to_owned(),
         events.display().to_string(),
         "-v".to_owned(),
@@ -353,17 +364,27 @@ fn client_args(
     args
 }
 
-/// Runs `s` in `mode`, records everything under its results folder, and cross-checks it.
-pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSummary, RunError> {
-    let dir = ctx.layout.run_results(&s.name, mode, s.sweep);
+/// Runs `s` in `mode` (run `run` of its `repeat`, from 1), records everything under its
+/// results folder, and cross-checks it.
+pub fn run_mode(
+    s: &Scenario,
+    mode: Mode,
+    run: u32,
+    ctx: &RunContext<'_>,
+) -> Result<RunSummary, RunError> {
+    let repeated = (s.repeat > 1).then_some(run);
+    let dir = ctx.layout.run_results(&s.name, mode, s.sweep, repeated);
     results::remove_dir(&dir)?;
     results::create_dir(&dir)?;
     let flag = &*ctx.interrupted;
-    let prefix = if s.sweep {
-        format!("[{} {}]", s.name, mode)
-    } else {
-        format!("[{}]", s.name)
-    };
+    let mut prefix = format!("[{}", s.name);
+    if s.sweep {
+        prefix.push_str(&format!(" {mode}"));
+    }
+    if s.repeat > 1 {
+        prefix.push_str(&format!(" run {run}/{}", s.repeat));
+    }
+    prefix.push(']');
     let expected_ms = s.expected_client_ms(mode);
     let mut progress = Progress::start(
         &prefix,
@@ -485,7 +506,7 @@ pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSum
                 source,
             })?;
             let events = dir.join(results::client_events_part(&group.label));
-            let args = client_args(s, g, group, port, &events);
+            let args = client_args(s, run, g, group, port, &events);
             let proc = Proc::spawn(
                 &format!("client group `{}`", group.label),
                 Command::new(&ctx.bins.client)
@@ -494,8 +515,11 @@ pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSum
                     .stdout(Stdio::from(out))
                     .stderr(Stdio::from(err)),
             )?;
+            let connecting = group.connect.map_or_else(String::new, |c| {
+                format!(", connecting at intervals {}", c.describe())
+            });
             progress.note(&format!(
-                "client group `{}` started: {} workers × {} intervals, {}",
+                "client group `{}` started: {} workers × {} intervals, {}{connecting}",
                 group.label,
                 group.workers,
                 group.intervals,
@@ -505,7 +529,7 @@ pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSum
                 proc,
                 ClientRun {
                     label: group.label.clone(),
-                    seed: s.group_seed(g),
+                    seed: s.group_seed(run, g),
                     args,
                     launched_ms: ready.elapsed().as_secs_f64() * 1e3,
                     exited_ms: 0.0,
@@ -618,6 +642,7 @@ pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSum
         seed: s.seed,
         mode: mode.as_str().to_owned(),
         sweep: s.sweep,
+        run,
         date: runinfo::utc_now(),
         git_commit: ctx.host.git_commit.clone(),
         git_dirty: ctx.host.git_dirty,
@@ -637,6 +662,7 @@ pub fn run_mode(s: &Scenario, mode: Mode, ctx: &RunContext<'_>) -> Result<RunSum
     results::write_run_info(&dir, &info)?;
     Ok(RunSummary {
         mode,
+        run,
         dir,
         connections: count_server(&server_records, "connection_accepted"),
         messages: count_server(&server_records, "message_received"),
@@ -808,6 +834,39 @@ pub fn cross_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_process_is_passed_to_the_client() {
+        let text = r#"description = "d"
+seed = 5
+repeat = 2
+[server]
+mode = "thr"
+[[clients]]
+label = "a"
+workers = 3
+intervals = 2
+dist = "e"
+param = 10.0
+connect_dist = "e"
+connect_param = 4.0
+"#;
+        let s = Scenario::from_toml_str("t", text, Path::new("t.toml")).expect("valid");
+        let args = client_args(&s, 2, 0, &s.clients[0], 9, Path::new("e.jsonl"));
+        let at = args
+            .iter()
+            .position(|a| a == "--connect-dist")
+            .expect("passed");
+        assert_eq!(
+            args[at..at + 4],
+            ["--connect-dist", "e", "--connect-param", "4"]
+        );
+        let seed = args
+            .iter()
+            .position(|a| a == "--seed")
+            .map(|i| args[i + 1].clone());
+        assert_eq!(seed, Some(s.group_seed(2, 0).to_string()));
+    }
 
     #[test]
     fn printed_averages_parse() {

@@ -18,6 +18,9 @@ pub struct RunInfo {
     pub mode: String,
     /// True when the scenario is a sweep (this run is one of its modes).
     pub sweep: bool,
+    /// Which run of a scenario with `repeat = N` this is, from 1 (1 when it runs once).
+    #[serde(default = "first_run")]
+    pub run: u32,
     /// UTC, ISO 8601.
     pub date: String,
     pub git_commit: String,
@@ -32,6 +35,10 @@ pub struct RunInfo {
     pub duration_ms: f64,
     /// The two average lines the server printed when it stopped.
     pub server_printed: Vec<String>,
+}
+
+fn first_run() -> u32 {
+    1
 }
 
 /// The binaries a run used.

@@ -15,6 +15,11 @@ use toml::Spanned;
 pub const DEFAULT_SETTLE_MS: u64 = 300;
 /// Upper bound on `settle_ms` and `start_after_ms`: a scenario is minutes long at most.
 const MAX_OFFSET_MS: u64 = 600_000;
+/// Upper bound on `repeat`.
+const MAX_REPEAT: u64 = 100;
+/// Run seeds of repeats 2, 3, ... are derived with stream indices from here on, far above
+/// any client group index, so no run seed equals a client group seed of another run.
+const REPEAT_STREAM: u64 = 1 << 32;
 
 /// Why a scenario was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,9 @@ pub struct ClientGroup {
     pub workers: u32,
     pub intervals: u32,
     pub dist: Distribution,
+    /// The connection arrival process (`client --connect-dist/--connect-param`): worker 1
+    /// connects at once, each next one a drawn interval later. `None`: all at once.
+    pub connect: Option<Distribution>,
     /// Launch offset after the server is ready.
     pub start_after_ms: u64,
 }
@@ -127,10 +135,20 @@ impl ClientGroup {
 
     /// The mean interval in ms; the median when the mean is infinite (Pareto α ≤ 1).
     pub fn typical_interval_ms(&self) -> f64 {
-        self.dist
-            .mean_ms()
-            .unwrap_or_else(|| self.dist.quantile_ms(0.5))
+        typical_ms(&self.dist)
     }
+
+    /// How long after its launch the group's last worker connects, typically: (workers − 1)
+    /// connection intervals, or 0 when every worker connects at once.
+    pub fn typical_connect_span_ms(&self) -> f64 {
+        self.connect
+            .map_or(0.0, |c| f64::from(self.workers - 1) * typical_ms(&c))
+    }
+}
+
+/// The mean in ms; the median when the mean is infinite (Pareto α ≤ 1).
+fn typical_ms(dist: &Distribution) -> f64 {
+    dist.mean_ms().unwrap_or_else(|| dist.quantile_ms(0.5))
 }
 
 /// A validated scenario.
@@ -141,6 +159,9 @@ pub struct Scenario {
     pub description: String,
     pub seed: u64,
     pub settle_ms: u64,
+    /// How many times the whole scenario runs (`repeat`, default 1), each run with its own
+    /// seed (see [`Scenario::run_seed`]).
+    pub repeat: u32,
     /// The modes to run, in file order; one unless it is a sweep.
     pub modes: Vec<Mode>,
     /// True when the file used `modes = [...]`: results get one folder per mode.
@@ -209,6 +230,20 @@ impl Scenario {
             }
             Some(s) => *s.get_ref(),
             None => DEFAULT_SETTLE_MS,
+        };
+        let repeat = match &raw.repeat {
+            Some(r) if *r.get_ref() == 0 || *r.get_ref() > MAX_REPEAT => {
+                return Err(invalid(
+                    r.span(),
+                    format!(
+                        "key `repeat`: must be between 1 and {MAX_REPEAT}, got {}",
+                        r.get_ref()
+                    ),
+                ));
+            }
+            // In range: at most MAX_REPEAT.
+            Some(r) => *r.get_ref() as u32,
+            None => 1,
         };
 
         let server_span = raw.server.span();
@@ -339,6 +374,43 @@ impl Scenario {
                         invalid(group.dist.span(), here("dist", other.to_string()))
                     }
                 })?;
+            let connect = match (&group.connect_dist, &group.connect_param) {
+                (None, None) => None,
+                (Some(d), None) => {
+                    return Err(invalid(
+                        d.span(),
+                        here(
+                            "connect_dist",
+                            "needs `connect_param` too (set both or neither)".into(),
+                        ),
+                    ));
+                }
+                (None, Some(p)) => {
+                    return Err(invalid(
+                        p.span(),
+                        here(
+                            "connect_param",
+                            "given without `connect_dist` (set both or neither)".into(),
+                        ),
+                    ));
+                }
+                (Some(d), Some(p)) => {
+                    let kind: DistKind = d.get_ref().parse().map_err(|e: DistributionError| {
+                        invalid(d.span(), here("connect_dist", e.to_string()))
+                    })?;
+                    // As the client builds it: Pareto and log-normal take their default shape.
+                    Some(Distribution::new(kind, *p.get_ref(), None).map_err(|e| {
+                        let why = match e {
+                            DistributionError::Param { why, value, .. }
+                            | DistributionError::Shape { why, value, .. } => {
+                                format!("{value} is invalid for {kind}: {why}")
+                            }
+                            other @ DistributionError::UnknownKind(_) => other.to_string(),
+                        };
+                        invalid(p.span(), here("connect_param", why))
+                    })?)
+                }
+            };
             let start_after_ms = match &group.start_after_ms {
                 Some(s) if *s.get_ref() > MAX_OFFSET_MS => {
                     return Err(invalid(
@@ -360,6 +432,7 @@ impl Scenario {
                 workers: *group.workers.get_ref(),
                 intervals: *group.intervals.get_ref(),
                 dist,
+                connect,
                 start_after_ms,
             });
         }
@@ -369,6 +442,7 @@ impl Scenario {
             description,
             seed: *raw.seed.get_ref(),
             settle_ms,
+            repeat,
             modes,
             sweep,
             max_connections: server.max_connections.map(Spanned::into_inner),
@@ -387,15 +461,31 @@ impl Scenario {
         self.clients.iter().map(ClientGroup::messages).sum()
     }
 
-    /// The client seed of group `index`, derived from the scenario seed.
-    pub fn group_seed(&self, index: usize) -> u64 {
-        arrivals::seed::derive(self.seed, index as u64)
+    /// The seed of run `run` (from 1): the scenario seed itself for run 1 (so `repeat = 1`
+    /// and the first of several runs draw the same intervals), and
+    /// `arrivals::seed::derive(seed, 2^32 + run)` for runs 2, 3, ...
+    pub fn run_seed(&self, run: u32) -> u64 {
+        if run <= 1 {
+            self.seed
+        } else {
+            arrivals::seed::derive(self.seed, REPEAT_STREAM + u64::from(run))
+        }
+    }
+
+    /// The client seed of group `index` in run `run`: `arrivals::seed::derive(run seed, index)`.
+    pub fn group_seed(&self, run: u32, index: usize) -> u64 {
+        arrivals::seed::derive(self.run_seed(run), index as u64)
     }
 
     /// How long the clients should take in `mode`, in ms: the iterative server serves one
-    /// worker after another, the others serve every worker at once.
+    /// worker after another, the others serve every worker as it connects.
     pub fn expected_client_ms(&self, mode: Mode) -> f64 {
         let per_worker = |g: &ClientGroup| f64::from(g.intervals) * g.typical_interval_ms();
+        let concurrent = self
+            .clients
+            .iter()
+            .map(|g| g.start_after_ms as f64 + g.typical_connect_span_ms() + per_worker(g))
+            .fold(0.0, f64::max);
         if mode == Mode::Iter {
             let first = self
                 .clients
@@ -408,12 +498,9 @@ impl Scenario {
                 .iter()
                 .map(|g| f64::from(g.workers) * per_worker(g))
                 .sum();
-            first as f64 + serial
+            (first as f64 + serial).max(concurrent)
         } else {
-            self.clients
-                .iter()
-                .map(|g| g.start_after_ms as f64 + per_worker(g))
-                .fold(0.0, f64::max)
+            concurrent
         }
     }
 }
@@ -457,6 +544,7 @@ struct RawScenario {
     description: Spanned<String>,
     seed: Spanned<u64>,
     settle_ms: Option<Spanned<u64>>,
+    repeat: Option<Spanned<u64>>,
     server: Spanned<RawServer>,
     clients: Vec<Spanned<RawClient>>,
 }
@@ -478,6 +566,8 @@ struct RawClient {
     dist: Spanned<String>,
     param: Spanned<f64>,
     shape: Option<Spanned<f64>>,
+    connect_dist: Option<Spanned<String>>,
+    connect_param: Option<Spanned<f64>>,
     start_after_ms: Option<Spanned<u64>>,
 }
 
@@ -525,7 +615,37 @@ start_after_ms = 0
         // Iterative: 2 workers × 4 × 500 ms + 3 workers × 3 × 500 ms, one after another.
         assert_eq!(s.expected_client_ms(Mode::Iter), 8500.0);
         assert_eq!(s.expected_client_ms(Mode::Thr), 2000.0);
-        assert_ne!(s.group_seed(0), s.group_seed(1));
+        assert_ne!(s.group_seed(1, 0), s.group_seed(1, 1));
+        assert_eq!(s.repeat, 1);
+        assert_eq!(s.clients[0].connect, None);
+    }
+
+    #[test]
+    fn repeats_get_their_own_seeds_and_run_one_keeps_the_scenario_seed() {
+        let s = parse(&GOOD.replace("seed = 42", "seed = 42\nrepeat = 3")).expect("valid");
+        assert_eq!(s.repeat, 3);
+        assert_eq!(s.run_seed(1), 42);
+        assert_eq!(s.run_seed(2), arrivals::seed::derive(42, (1 << 32) + 2));
+        assert_eq!(s.group_seed(1, 1), arrivals::seed::derive(42, 1));
+        let seeds: std::collections::BTreeSet<u64> = (1..=3)
+            .flat_map(|r| (0..2).map(move |g| (r, g)))
+            .map(|(r, g)| s.group_seed(r, g))
+            .collect();
+        assert_eq!(seeds.len(), 6, "every run and group draws its own stream");
+    }
+
+    #[test]
+    fn a_connect_process_is_parsed_and_lengthens_the_schedule() {
+        let text = GOOD.replace(
+            "param = 1.0\n",
+            "param = 1.0\nconnect_dist = \"e\"\nconnect_param = 4.0\n",
+        );
+        let s = parse(&text).expect("valid");
+        let c = s.clients[0].connect.expect("a connect process");
+        assert_eq!(c.describe(), "exponential, rate 4/s (mean 250 ms)");
+        // One 250 ms gap before the second worker, then 4 × 500 ms.
+        assert_eq!(s.expected_client_ms(Mode::Thr), 2250.0);
+        assert_eq!(s.expected_client_ms(Mode::Iter), 8500.0);
     }
 
     #[test]
@@ -595,6 +715,37 @@ start_after_ms = 0
                 GOOD.replace("param = 0.5", "param = 0.5\nshape = 2.0"),
                 "exp/t.toml:17:",
                 "`shape`",
+            ),
+            (
+                GOOD.replace(
+                    "param = 0.5",
+                    "param = 0.5\nconnect_dist = \"z\"\nconnect_param = 1.0",
+                ),
+                "exp/t.toml:17:",
+                "`connect_dist`",
+            ),
+            (
+                GOOD.replace("param = 0.5", "param = 0.5\nconnect_param = 1.0"),
+                "exp/t.toml:17:",
+                "`connect_param`",
+            ),
+            (
+                GOOD.replace("param = 0.5", "param = 0.5\nconnect_dist = \"e\""),
+                "exp/t.toml:17:",
+                "`connect_dist`",
+            ),
+            (
+                GOOD.replace(
+                    "param = 0.5",
+                    "param = 0.5\nconnect_dist = \"e\"\nconnect_param = 0.0",
+                ),
+                "exp/t.toml:18:",
+                "`connect_param`",
+            ),
+            (
+                GOOD.replace("seed = 42", "seed = 42\nrepeat = 0"),
+                "exp/t.toml:3:",
+                "`repeat`",
             ),
         ];
         for (text, at, key) in cases {

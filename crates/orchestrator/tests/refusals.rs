@@ -115,6 +115,28 @@ fn a_bad_parameter_and_an_unknown_mode_are_refused() {
 }
 
 #[test]
+fn bad_connection_processes_and_repeats_are_refused() {
+    let lab = Lab::new();
+    let bad = lab.path("experiments/bad.toml");
+    let err = lab.refuse(&GOOD.replace(
+        "param = 0.02\n",
+        "param = 0.02\nconnect_dist = \"poisson\"\nconnect_param = 2.0\n",
+    ));
+    names(&err, &bad, 13, "connect_dist");
+    assert!(err.contains("unknown distribution 'poisson'"), "{err}");
+    let err = lab.refuse(&GOOD.replace("param = 0.02\n", "param = 0.02\nconnect_param = 2.0\n"));
+    names(&err, &bad, 13, "connect_param");
+    assert!(err.contains("without `connect_dist`"), "{err}");
+    let err = lab.refuse(&GOOD.replace(
+        "param = 0.02\n",
+        "param = 0.02\nconnect_dist = \"e\"\nconnect_param = -1.0\n",
+    ));
+    names(&err, &bad, 14, "connect_param");
+    let err = lab.refuse(&GOOD.replace("seed = 3\n", "seed = 3\nrepeat = 0\n"));
+    names(&err, &bad, 3, "repeat");
+}
+
+#[test]
 fn a_missing_scenario_names_the_path() {
     let lab = Lab::new();
     lab.scenario("other", GOOD);

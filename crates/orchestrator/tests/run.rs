@@ -187,12 +187,55 @@ fn a_small_scenario_runs_and_re_renders_identically() {
     let median: f64 = fixed[4].parse().expect("median");
     assert!((15.0..60.0).contains(&median), "median {median}");
 
+    // Goodness of fit: the uniform group gets KS and AD, the fixed one |gap − T|.
+    let uniform = summary
+        .iter()
+        .find(|r| &r[0] == "data_gap" && &r[1] == "uniform")
+        .expect("uniform row");
+    let ks_d: f64 = uniform[9].parse().expect("KS D");
+    let ks_p: f64 = uniform[10].parse().expect("KS p");
+    assert!(
+        (0.0..=1.0).contains(&ks_d) && (0.0..=1.0).contains(&ks_p),
+        "{uniform:?}"
+    );
+    assert!(
+        !uniform[12].is_empty() && uniform[14].is_empty(),
+        "{uniform:?}"
+    );
+    let err_max: f64 = fixed[15].parse().expect("max |gap − T|");
+    assert!(fixed[9].is_empty() && err_max < 40.0, "{fixed:?}");
+    let lateness = summary
+        .iter()
+        .find(|r| &r[0] == "send_lateness" && &r[1] == "all")
+        .expect("lateness row");
+    assert_eq!(&lateness[2], "8", "one lateness per send");
+    let distortion = csv_rows(&results.join("distortion.csv"));
+    let keys: Vec<(&str, &str)> = distortion.iter().map(|r| (&r[0], &r[1])).collect();
+    assert_eq!(
+        keys,
+        [
+            ("data_gap", "all"),
+            ("data_gap", "fixed"),
+            ("data_gap", "uniform"),
+            ("connection_gap", "all")
+        ]
+    );
+    assert_eq!((&distortion[0][2], &distortion[0][3]), ("8", "8"));
+
     let report = lab.path("report/small");
-    for png in ["timeline.png", "data-gaps.png", "connection-gaps.png"] {
+    for png in [
+        "timeline.png",
+        "data-gaps.png",
+        "connection-gaps.png",
+        "fit.png",
+        "lateness.png",
+    ] {
         assert_png(&report.join(png));
     }
     let page = std::fs::read_to_string(report.join("README.md")).expect("page");
     assert!(page.contains("![timeline](timeline.png)"), "{page}");
+    assert!(page.contains("![fit](fit.png)"), "{page}");
+    assert!(page.contains("## Client vs server"), "{page}");
     let index = std::fs::read_to_string(lab.path("report/README.md")).expect("index");
     assert!(index.contains("[small](small/README.md)"), "{index}");
 
@@ -217,28 +260,83 @@ fn a_small_scenario_runs_and_re_renders_identically() {
 }
 
 #[test]
-fn a_sweep_gets_one_folder_per_mode_and_a_comparison() {
+fn a_repeated_sweep_gets_run_folders_confidence_intervals_and_a_distortion_table() {
     ensure_bins();
+    // Two runs of two modes; the fixed group's workers connect 15 ms apart.
     let sweep = SMALL
         .replace(r#"mode = "thr""#, r#"modes = ["iter", "async"]"#)
+        .replace("seed = 3\n", "seed = 3\nrepeat = 2\n")
+        .replace(
+            "param = 0.02\n",
+            "param = 0.02\nconnect_dist = \"d\"\nconnect_param = 0.015\n",
+        )
         .replace("a small threaded run", "a small sweep");
     let lab = Lab::new(&[("sweep", &sweep)]);
     lab.orchestrator(&["run", "--all"]);
     for mode in ["iter", "async"] {
-        let rows = csv_rows(&lab.path(&format!("results/sweep/{mode}/messages.csv")));
-        assert_eq!(rows.len(), 8, "{mode}");
-        assert_png(&lab.path(&format!("report/sweep/{mode}/timeline.png")));
+        for run in ["run-1", "run-2"] {
+            let dir = format!("results/sweep/{mode}/{run}");
+            let rows = csv_rows(&lab.path(&format!("{dir}/messages.csv")));
+            assert_eq!(rows.len(), 8, "{dir}");
+            let report = format!("report/sweep/{mode}/{run}");
+            for png in ["timeline.png", "fit.png", "lateness.png"] {
+                assert_png(&lab.path(&format!("{report}/{png}")));
+            }
+        }
+        // The orchestrator passed the connection process: the fixed group's two workers
+        // connected one 15 ms interval apart (the uniform group all at once), give or take
+        // the first worker's start-up delay in the client.
+        let summary = csv_rows(&lab.path(&format!("results/sweep/{mode}/run-1/summary.csv")));
+        let connect = summary
+            .iter()
+            .find(|r| &r[0] == "connect_gap" && &r[1] == "fixed")
+            .expect("connect row");
+        let gap: f64 = connect[3].parse().expect("mean");
+        assert!((8.0..40.0).contains(&gap), "{connect:?}");
+        let across = csv_rows(&lab.path(&format!("results/sweep/{mode}/summary-runs.csv")));
+        let count = across
+            .iter()
+            .find(|r| {
+                &r[0] == "summary" && &r[1] == "data_gap" && &r[2] == "all" && &r[3] == "count"
+            })
+            .expect("count across runs");
+        assert_eq!((&count[4], &count[5], &count[6]), ("2", "8.00", "0.00"));
+        let page = std::fs::read_to_string(lab.path(&format!("report/sweep/{mode}/README.md")))
+            .expect("repeat page");
+        assert!(page.contains("[run 2](run-2/README.md)"), "{page}");
+        assert!(page.contains(" ± "), "{page}");
     }
+    // The two runs drew different intervals.
+    let drawn = |run: &str| {
+        csv_rows(&lab.path(&format!("results/sweep/async/{run}/messages.csv")))
+            .iter()
+            .map(|r| r[7].to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(drawn("run-1"), drawn("run-2"));
     assert_png(&lab.path("report/sweep/modes.png"));
+    assert_png(&lab.path("report/sweep/distortion.png"));
     let page = std::fs::read_to_string(lab.path("report/sweep/README.md")).expect("page");
-    assert!(page.contains("[iter](iter/README.md)"), "{page}");
-    assert!(page.contains("[async](async/README.md)"), "{page}");
+    assert!(page.contains("[iter #2](iter/run-2/README.md)"), "{page}");
+    assert!(page.contains("## Mode distortion"), "{page}");
+    assert!(page.contains("| [async](async/README.md) | 2 |"), "{page}");
     let index = std::fs::read_to_string(lab.path("report/README.md")).expect("index");
-    assert!(index.contains("[iter](sweep/iter/README.md)"), "{index}");
+    assert!(
+        index.contains("[iter #1](sweep/iter/run-1/README.md)"),
+        "{index}"
+    );
+    assert!(
+        index.contains("| sweep | [iter](sweep/iter/README.md) | 2 |"),
+        "{index}"
+    );
+
+    let first = lab.derived();
+    lab.orchestrator(&["report"]);
+    assert_eq!(first, lab.derived(), "a re-render changed a table or page");
 
     // The iterative server serves one connection at a time; async serves all at once.
     let open = |mode: &str| -> usize {
-        let rows = csv_rows(&lab.path(&format!("results/sweep/{mode}/connections.csv")));
+        let rows = csv_rows(&lab.path(&format!("results/sweep/{mode}/run-1/connections.csv")));
         let spans: Vec<(f64, f64)> = rows
             .iter()
             .map(|r| (r[6].parse().expect("accept"), r[7].parse().expect("close")))

@@ -1,7 +1,9 @@
-//! The CSV tables of a run, as bytes: `connections.csv`, `messages.csv` and `summary.csv`.
-//! Times are milliseconds with three decimals; empty cells mean "not known".
+//! The CSV tables of a run, as bytes: `connections.csv`, `messages.csv`, `summary.csv` and
+//! `distortion.csv`, and `summary-runs.csv` across the runs of a repeated scenario. Times are
+//! milliseconds with three decimals; empty cells mean "not known" or "does not apply".
 
 use crate::dataset::{Dataset, close_reason_str};
+use crate::fidelity::{self, AcrossRow, DISTORTION_FIGURES, SUMMARY_FIGURES};
 
 /// A CSV table could not be formatted.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,39 @@ fn ms(v: f64) -> String {
 
 fn opt_ms(v: Option<f64>) -> String {
     v.map(ms).unwrap_or_default()
+}
+
+/// A p-value: six decimals, or three significant digits below 1e-4 (so tiny ones keep
+/// their magnitude).
+pub fn p_value(p: f64) -> String {
+    if p == 0.0 {
+        "0".to_owned()
+    } else if p >= 1e-4 {
+        format!("{p:.6}")
+    } else {
+        format!("{p:.3e}")
+    }
+}
+
+/// A figure of [`SUMMARY_FIGURES`] or [`DISTORTION_FIGURES`], formatted by its name:
+/// counts as integers (or two decimals when `averaged`), times in ms with three decimals,
+/// KS D with six, A² with four, p-values by [`p_value`].
+pub fn figure(name: &str, v: f64, averaged: bool) -> String {
+    if name == "count" || name.ends_with("_n") {
+        if averaged {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.0}")
+        }
+    } else if name.ends_with("_ms") {
+        ms(v)
+    } else if name.ends_with("_p") {
+        p_value(v)
+    } else if name == "ad_a2" {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.6}")
+    }
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -96,6 +131,7 @@ pub fn messages(d: &Dataset) -> Result<Vec<u8>, CsvError> {
                 ms(m.recv_ms),
                 ms(m.gap_ms),
                 opt_ms(m.interval_ms),
+                opt_ms(m.send_gap_ms),
                 opt_ms(m.lateness_ms),
                 opt_ms(m.latency_ms),
                 m.bytes.to_string(),
@@ -113,6 +149,7 @@ pub fn messages(d: &Dataset) -> Result<Vec<u8>, CsvError> {
             "recv_ms",
             "gap_ms",
             "interval_ms",
+            "send_gap_ms",
             "lateness_ms",
             "latency_ms",
             "bytes",
@@ -121,38 +158,86 @@ pub fn messages(d: &Dataset) -> Result<Vec<u8>, CsvError> {
     )
 }
 
-/// Count, mean, median, p90, p99, min and max of both gap kinds, overall and per group.
+/// Per series (server accept and data gaps; client connect gaps, send gaps, drawn
+/// intervals, send lateness, data gap − send gap), overall and per group: count, mean,
+/// median, p90, p99, min and max, and the fit to the configured distribution — KS D and p,
+/// Anderson–Darling A² and p for a continuous one, mean, p99 and max of |x − T| for a fixed
+/// interval T.
 pub fn summary(d: &Dataset) -> Result<Vec<u8>, CsvError> {
-    let rows = d
-        .summaries()
+    let rows = fidelity::rows(d)
         .into_iter()
-        .map(|(kind, client, s)| {
-            let mut row = vec![kind.as_str().to_owned(), client];
-            match s {
-                Some(s) => {
-                    row.push(s.count.to_string());
-                    row.extend([s.mean, s.median, s.p90, s.p99, s.min, s.max].map(ms));
-                }
-                None => {
-                    row.push("0".into());
-                    row.extend(std::iter::repeat_n(String::new(), 6));
-                }
-            }
+        .map(|r| {
+            let mut row = vec![r.series.as_str().to_owned(), r.client.clone()];
+            row.extend(
+                SUMMARY_FIGURES
+                    .iter()
+                    .zip(r.figures())
+                    .map(|(name, v)| v.map(|v| figure(name, v, false)).unwrap_or_default()),
+            );
             row
         })
         .collect();
+    let mut header = vec!["gap", "client"];
+    header.extend(SUMMARY_FIGURES);
+    table("summary.csv", &header, rows)
+}
+
+/// What the server observed against what the clients sent: data gaps (pooled, then per
+/// group when there are several) and connection gaps, with both sides' counts and means and
+/// the two-sample KS D and p.
+pub fn distortion(d: &Dataset) -> Result<Vec<u8>, CsvError> {
+    let rows = fidelity::comparisons(d)
+        .into_iter()
+        .map(|c| {
+            let mut row = vec![c.compared.as_str().to_owned(), c.client.clone()];
+            row.extend(
+                DISTORTION_FIGURES
+                    .iter()
+                    .zip(c.figures())
+                    .map(|(name, v)| v.map(|v| figure(name, v, false)).unwrap_or_default()),
+            );
+            row
+        })
+        .collect();
+    let mut header = vec!["gap", "client"];
+    header.extend(DISTORTION_FIGURES);
+    table("distortion.csv", &header, rows)
+}
+
+/// Every figure of `summary.csv` (table `summary`) and `distortion.csv` (table
+/// `distortion`) across the runs of a repeated scenario, one line per figure: how many runs
+/// had it, their mean and the half width of its 95% confidence interval.
+pub fn summary_runs(summary: &[AcrossRow], distortion: &[AcrossRow]) -> Result<Vec<u8>, CsvError> {
+    let mut rows = Vec::new();
+    for (table, names, across) in [
+        ("summary", &SUMMARY_FIGURES[..], summary),
+        ("distortion", &DISTORTION_FIGURES[..], distortion),
+    ] {
+        for r in across {
+            for (name, v) in names.iter().zip(&r.values) {
+                let Some(v) = v else { continue };
+                rows.push(vec![
+                    table.to_owned(),
+                    r.series.clone(),
+                    r.client.clone(),
+                    (*name).to_owned(),
+                    v.runs.to_string(),
+                    figure(name, v.mean, true),
+                    v.ci95.map(|h| figure(name, h, true)).unwrap_or_default(),
+                ]);
+            }
+        }
+    }
     table(
-        "summary.csv",
+        "summary-runs.csv",
         &[
+            "table",
             "gap",
             "client",
-            "count",
-            "mean_ms",
-            "median_ms",
-            "p90_ms",
-            "p99_ms",
-            "min_ms",
-            "max_ms",
+            "figure",
+            "runs",
+            "mean",
+            "ci95_half_width",
         ],
         rows,
     )
@@ -176,15 +261,44 @@ mod tests {
         let text = String::from_utf8(messages(&d).expect("csv")).expect("utf8");
         assert_eq!(text.lines().count(), 6);
         assert!(
-            text.contains("\n3,uni,1,1,1,452.500,50.000,49.500,0.250,0.500,42\n"),
+            text.contains("\n3,uni,1,1,1,452.500,50.000,49.500,49.750,0.250,0.500,42\n"),
             "{text}"
         );
         let text = String::from_utf8(summary(&d).expect("csv")).expect("utf8");
         assert!(
             text.contains(
-                "\nconnection_gap,all,2,201.250,201.250,201.450,201.495,201.000,201.500\n"
+                "\nconnection_gap,all,2,201.250,201.250,201.450,201.495,201.000,201.500,,,,,,,\n"
             ),
             "{text}"
         );
+        // Uniform on [0, 200 ms], one gap of 50 ms: D = 0.75; fixed 100 ms: |gap − T| = 0.
+        assert!(text.contains("\ndata_gap,uni,1,50.000,"), "{text}");
+        assert!(text.contains(",0.750000,0.500000,"), "{text}");
+        assert!(
+            text.contains("\ndata_gap,fixed,4,100.000,100.000,100.000,100.000,100.000,100.000,,,,,0.000,0.000,0.000\n"),
+            "{text}"
+        );
+        let text = String::from_utf8(distortion(&d).expect("csv")).expect("utf8");
+        assert!(
+            text.starts_with(
+                "gap,client,client_n,server_n,client_mean_ms,server_mean_ms,ks_d,ks_p\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nconnection_gap,all,2,2,0.250,201.250,1.000000,"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn figures_keep_tiny_p_values_and_fixed_decimals() {
+        assert_eq!(p_value(0.5), "0.500000");
+        assert_eq!(p_value(3.2e-9), "3.200e-9");
+        assert_eq!(p_value(0.0), "0");
+        assert_eq!(figure("count", 12.0, false), "12");
+        assert_eq!(figure("count", 12.5, true), "12.50");
+        assert_eq!(figure("ad_a2", 0.123456, false), "0.1235");
+        assert_eq!(figure("ks_d", 0.5, false), "0.500000");
     }
 }

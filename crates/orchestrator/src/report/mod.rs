@@ -25,15 +25,16 @@ pub enum ReportError {
     },
 }
 
-/// Writes the three CSV tables of a run into its results folder.
+/// Writes the four CSV tables of a run into its results folder.
 pub fn write_tables(d: &Dataset, dir: &Path) -> Result<(), ReportError> {
     results::write(&dir.join(results::CONNECTIONS_CSV), &csv::connections(d)?)?;
     results::write(&dir.join(results::MESSAGES_CSV), &csv::messages(d)?)?;
     results::write(&dir.join(results::SUMMARY_CSV), &csv::summary(d)?)?;
+    results::write(&dir.join(results::DISTORTION_CSV), &csv::distortion(d)?)?;
     Ok(())
 }
 
-fn write_png<F>(path: &Path, draw: F) -> Result<(), ReportError>
+fn write_png<F>(path: &Path, size: (u32, u32), draw: F) -> Result<(), ReportError>
 where
     F: FnOnce(
         &plotters::drawing::DrawingArea<
@@ -42,7 +43,7 @@ where
         >,
     ) -> Result<(), plot::PlotError>,
 {
-    let bytes = plot::png(plot::SIZE, draw).map_err(|source| ReportError::Plot {
+    let bytes = plot::png(size, draw).map_err(|source| ReportError::Plot {
         path: path.to_owned(),
         source,
     })?;
@@ -57,14 +58,22 @@ pub fn write_run_report(
     report_dir: &Path,
 ) -> Result<(), ReportError> {
     results::create_dir(report_dir)?;
-    write_png(&report_dir.join(results::TIMELINE_PNG), |a| {
+    write_png(&report_dir.join(results::TIMELINE_PNG), plot::SIZE, |a| {
         plot::draw_timeline(a, d)
     })?;
-    write_png(&report_dir.join(results::DATA_GAPS_PNG), |a| {
+    write_png(&report_dir.join(results::DATA_GAPS_PNG), plot::SIZE, |a| {
         plot::draw_data_gaps(a, d)
     })?;
-    write_png(&report_dir.join(results::CONNECTION_GAPS_PNG), |a| {
-        plot::draw_connection_gaps(a, d)
+    write_png(
+        &report_dir.join(results::CONNECTION_GAPS_PNG),
+        plot::SIZE,
+        |a| plot::draw_connection_gaps(a, d),
+    )?;
+    write_png(&report_dir.join(results::FIT_PNG), plot::fit_size(d), |a| {
+        plot::draw_fit(a, d)
+    })?;
+    write_png(&report_dir.join(results::LATENESS_PNG), plot::SIZE, |a| {
+        plot::draw_lateness(a, d)
     })?;
     let links = markdown::Links {
         results: Layout::link(report_dir, results_dir),
@@ -76,43 +85,72 @@ pub fn write_run_report(
     Ok(())
 }
 
-/// Re-renders one recorded scenario: tables, per-run reports, and a sweep's comparison.
-/// Returns its loaded runs for the index.
-pub fn render_scenario(layout: &Layout, recorded: &Recorded) -> Result<Vec<Dataset>, ReportError> {
+/// Re-renders one recorded scenario: tables, per-run reports, each repeated mode's page
+/// across its runs, and a sweep's comparison. Returns its loaded runs (per mode) for the
+/// index.
+pub fn render_scenario(
+    layout: &Layout,
+    recorded: &Recorded,
+) -> Result<Vec<Vec<Dataset>>, ReportError> {
     let report_root = layout.scenario_report(&recorded.name);
     results::remove_dir(&report_root)?;
-    let mut runs = Vec::new();
-    for dir in &recorded.runs {
-        let d = results::load_run(dir)?;
-        write_tables(&d, dir)?;
-        let report_dir = layout.run_report(&recorded.name, d.mode, recorded.sweep);
-        write_run_report(&d, dir, &report_dir)?;
-        runs.push(d);
+    let mut sets = Vec::new();
+    for set in &recorded.sets {
+        let mut runs = Vec::new();
+        for (k, dir) in &set.runs {
+            let d = results::load_run(dir)?;
+            write_tables(&d, dir)?;
+            let report_dir = layout.run_report(&recorded.name, d.mode, recorded.sweep, *k);
+            write_run_report(&d, dir, &report_dir)?;
+            runs.push(d);
+        }
+        if set.repeated()
+            && let Some(first) = runs.first()
+        {
+            let refs: Vec<&Dataset> = runs.iter().collect();
+            let a = markdown::AcrossRuns::of(&refs);
+            results::write(
+                &set.dir.join(results::SUMMARY_RUNS_CSV),
+                &csv::summary_runs(&a.summary, &a.distortion)?,
+            )?;
+            let report_dir = layout.mode_report(&recorded.name, first.mode, recorded.sweep);
+            let link = Layout::link(&report_dir, &set.dir);
+            results::write(
+                &report_dir.join(results::README_MD),
+                markdown::repeat_page(&refs, &link).as_bytes(),
+            )?;
+        }
+        sets.push(runs);
     }
     if recorded.sweep {
-        let refs: Vec<&Dataset> = runs.iter().collect();
-        write_png(&report_root.join(results::MODES_PNG), |a| {
+        let refs: Vec<Vec<&Dataset>> = sets.iter().map(|r| r.iter().collect()).collect();
+        write_png(&report_root.join(results::MODES_PNG), plot::SIZE, |a| {
             plot::draw_modes(a, &refs)
         })?;
+        write_png(
+            &report_root.join(results::DISTORTION_PNG),
+            plot::SIZE,
+            |a| plot::draw_distortion(a, &refs),
+        )?;
         let link = Layout::link(&report_root, &layout.scenario_results(&recorded.name));
         results::write(
             &report_root.join(results::README_MD),
             markdown::sweep_page(&refs, &link).as_bytes(),
         )?;
     }
-    Ok(runs)
+    Ok(sets)
 }
 
 /// Writes `report/README.md` from every recorded scenario's runs.
 pub fn write_index(
     layout: &Layout,
-    scenarios: &[(String, Vec<Dataset>)],
+    scenarios: &[(String, Vec<Vec<Dataset>>)],
 ) -> Result<(), ReportError> {
     let entries: Vec<markdown::IndexEntry<'_>> = scenarios
         .iter()
-        .map(|(name, runs)| markdown::IndexEntry {
+        .map(|(name, sets)| markdown::IndexEntry {
             name: name.clone(),
-            runs: runs.iter().collect(),
+            sets: sets.iter().map(|r| r.iter().collect()).collect(),
         })
         .collect();
     let link = Layout::link(&layout.report, &layout.results);
@@ -143,16 +181,21 @@ pub fn render_all(layout: &Layout) -> Result<Rendered, ReportError> {
 /// Rewrites only the index, from every recorded scenario.
 pub fn write_index_of_all(layout: &Layout) -> Result<Rendered, ReportError> {
     pass(layout, |r| {
-        r.runs
+        r.sets
             .iter()
-            .map(|dir| results::load_run(dir).map_err(ReportError::from))
+            .map(|set| {
+                set.runs
+                    .iter()
+                    .map(|(_, dir)| results::load_run(dir).map_err(ReportError::from))
+                    .collect()
+            })
             .collect()
     })
 }
 
 fn pass<F>(layout: &Layout, mut each: F) -> Result<Rendered, ReportError>
 where
-    F: FnMut(&Recorded) -> Result<Vec<Dataset>, ReportError>,
+    F: FnMut(&Recorded) -> Result<Vec<Vec<Dataset>>, ReportError>,
 {
     let (recorded, unfinished) = results::discover(&layout.results)?;
     let mut out = Rendered {

@@ -156,8 +156,8 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         opts.workers, opts.server, opts.port
     ));
 
-    let t0 = arrivals::MonoNs::now();
     let starts = schedule::connect_offsets_ms(&opts);
+    let gate = Arc::new(worker::StartGate::new(opts.workers));
     let addrs = Arc::new(addrs);
     let handles: Vec<_> = (1..=opts.workers)
         .zip(starts)
@@ -167,7 +167,8 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
                 intervals: opts.intervals,
                 dist: opts.dist,
                 seed: arrivals::seed::derive(opts.seed, u64::from(i)),
-                connect_at: worker::offset(t0, start_offset_ms),
+                gate: Arc::clone(&gate),
+                start_offset_ms,
                 addrs: Arc::clone(&addrs),
                 out: Arc::clone(&out),
             };
@@ -177,6 +178,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         })
         .collect::<Result<_, _>>()
         .context("cannot spawn a worker thread")?;
+    gate.open();
 
     let mut outcome = Outcome { ok: 0, failed: 0 };
     for handle in handles {

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 use arrivals::clock::unix_ms_now;
@@ -20,10 +20,42 @@ pub(crate) struct Job {
     pub intervals: u32,
     pub dist: Distribution,
     pub seed: u64,
-    /// The instant at which this worker connects.
-    pub connect_at: MonoNs,
+    /// Releases all workers at one common start instant.
+    pub gate: Arc<StartGate>,
+    /// Milliseconds after that start at which this worker connects.
+    pub start_offset_ms: f64,
     pub addrs: Arc<Vec<SocketAddr>>,
     pub out: Arc<Output>,
+}
+
+/// The common start of all workers, taken once every worker thread is running, so that
+/// thread start-up does not delay the first connection relative to the others.
+#[derive(Debug)]
+pub(crate) struct StartGate {
+    barrier: Barrier,
+    start: OnceLock<MonoNs>,
+}
+
+impl StartGate {
+    pub(crate) fn new(workers: u32) -> Self {
+        Self {
+            barrier: Barrier::new(workers as usize + 1),
+            start: OnceLock::new(),
+        }
+    }
+
+    /// Called by the main thread once every worker is spawned: fixes the start, releases them.
+    pub(crate) fn open(&self) {
+        self.start.get_or_init(MonoNs::now);
+        self.barrier.wait();
+    }
+
+    /// Called by each worker: waits for the start and returns it.
+    fn wait(&self) -> MonoNs {
+        self.barrier.wait();
+        // `open` sets the start before it joins the barrier, so it is set once we pass it.
+        *self.start.get_or_init(MonoNs::now)
+    }
 }
 
 /// Runs the worker to its end; returns false (after reporting why) if it failed.
@@ -56,7 +88,7 @@ pub(crate) fn run(job: Job) -> bool {
 }
 
 fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
-    sleep_until(job.connect_at);
+    sleep_until(offset(job.gate.wait(), job.start_offset_ms));
 
     let connect_start = MonoNs::now();
     let connect_unix_ms = unix_ms_now();
@@ -152,7 +184,7 @@ fn read_greeting(stream: &mut TcpStream) -> Result<String, String> {
 }
 
 /// `base` plus `ms` milliseconds.
-pub(crate) fn offset(base: MonoNs, ms: f64) -> MonoNs {
+fn offset(base: MonoNs, ms: f64) -> MonoNs {
     MonoNs(base.0 + (ms.max(0.0) * 1e6) as u64)
 }
 

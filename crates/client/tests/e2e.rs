@@ -233,3 +233,97 @@ fn the_threaded_server_sees_the_client_schedule() {
         "mean data gap {avg_data} ms, want 5 ms ± 2%"
     );
 }
+
+/// `python3`, if this machine has one: the interop checks use a peer nobody here wrote.
+fn python() -> Option<&'static str> {
+    let found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("python3 not found: skipping the interop check with a Python peer");
+    }
+    found.then_some("python3")
+}
+
+#[test]
+fn a_plain_python_client_is_served_in_every_mode() {
+    let Some(python) = python() else { return };
+    for mode in MODES {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = dir.path().join("s.jsonl");
+        let mut server = Server::start(mode, &events);
+        let script = format!(
+            "import socket\n\
+             s = socket.create_connection(('127.0.0.1', {}))\n\
+             greeting = b''\n\
+             while not greeting.endswith(b'\\n'):\n\
+             \x20   greeting += s.recv(64)\n\
+             print(greeting.decode().strip())\n\
+             s.sendall(b'hello from python\\n')\n\
+             s.sendall(b'second\\r\\nfragment')\n\
+             s.close()\n",
+            server.port
+        );
+        let out = Command::new(python)
+            .args(["-c", &script])
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "Hello! You are connected to the server."
+        );
+        server.wait_for("[x] Connection closed for ");
+        server.stop();
+        let texts: Vec<String> = read_log::<ServerEvent>(&events)
+            .expect("log")
+            .into_iter()
+            .filter_map(|r| match r.event {
+                ServerEvent::MessageReceived { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["hello from python", "second", "fragment"], "{mode}");
+    }
+}
+
+#[test]
+fn our_client_works_against_a_plain_python_server() {
+    let Some(python) = python() else { return };
+    let script = "import socket, sys\n\
+                  srv = socket.create_server(('127.0.0.1', 0))\n\
+                  print(srv.getsockname()[1], flush=True)\n\
+                  c, _ = srv.accept()\n\
+                  c.sendall(b'Hello! You are connected to the server.\\n')\n\
+                  data = b''\n\
+                  while True:\n\
+                  \x20   chunk = c.recv(4096)\n\
+                  \x20   if not chunk:\n\
+                  \x20       break\n\
+                  \x20   data += chunk\n\
+                  print(data.decode(), end='')\n";
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut port = String::new();
+    stdout.read_line(&mut port).expect("port line");
+    run_client(
+        port.trim().parse().expect("a port"),
+        &["-w", "1", "-n", "3", "-d", "d", "-p", "0.01"],
+    );
+    let received: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+    assert!(child.wait().expect("python exits").success());
+    assert_eq!(received.len(), 3, "{received:?}");
+    for (j, line) in received.iter().enumerate() {
+        let m = arrivals::protocol::parse_message(line).expect("client format");
+        assert_eq!((m.worker, m.event), (1, j as u32 + 1));
+    }
+}

@@ -1,0 +1,134 @@
+//! The markdown pages: one per run, one across the runs of a repeated scenario, one per
+//! sweep, and the index `report/README.md`. Pure functions of the recorded data; numbers
+//! have fixed decimals so a re-render is identical. This module owns the cell formats and
+//! run names the pages share; each page, the shared tables and the readings have their own.
+
+mod across;
+mod index;
+mod reading;
+mod repeat_page;
+mod run_page;
+mod sweep_page;
+mod tables;
+
+use std::fmt::Write as _;
+
+use crate::dataset::Dataset;
+use crate::fidelity::Across;
+
+pub use across::AcrossRuns;
+pub use index::{IndexEntry, index_page};
+pub use reading::reading;
+pub use repeat_page::repeat_page;
+pub use run_page::{Links, run_page};
+pub use sweep_page::sweep_page;
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// A p-value: three decimals, or two significant digits below 0.001.
+fn p_md(p: f64) -> String {
+    if p == 0.0 {
+        "0".to_owned()
+    } else if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
+/// Figure `name` across runs as `mean ± half width` (just the mean from one run), formatted
+/// like [`fmt_figure`]; empty when no run had it. A p-value's half width has the mean's
+/// decimals, so rounding noise does not show as `± 3.4e-16`.
+fn pm(v: Option<Across>, name: &str) -> String {
+    match v {
+        Some(Across {
+            mean,
+            ci95: Some(h),
+            ..
+        }) => {
+            let half = if name.ends_with("_p") && mean >= 0.001 {
+                format!("{h:.3}")
+            } else {
+                fmt_figure(name, h)
+            };
+            format!("{} ± {half}", fmt_figure(name, mean))
+        }
+        Some(Across { mean, .. }) => fmt_figure(name, mean),
+        None => String::new(),
+    }
+}
+
+/// How a figure of `summary.csv` or `distortion.csv` is shown in a table.
+fn fmt_figure(name: &str, v: f64) -> String {
+    if name == "count" || name.ends_with("_n") {
+        format!("{v:.1}")
+    } else if name.ends_with("_p") {
+        p_md(v)
+    } else if name == "ks_d" {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The path of a run's page folder below its scenario's report folder: `[<mode>/][run-<k>/]`.
+fn run_dir(d: &Dataset) -> String {
+    let mut path = String::new();
+    if d.info.sweep {
+        let _ = write!(path, "{}/", d.mode);
+    }
+    if d.scenario.repeat > 1 {
+        let _ = write!(path, "run-{}/", d.info.run);
+    }
+    path
+}
+
+/// The name of a run in tables: its mode, and `#k` in a repeated scenario.
+fn run_name(d: &Dataset) -> String {
+    if d.scenario.repeat > 1 {
+        format!("{} #{}", d.mode, d.info.run)
+    } else {
+        d.mode.to_string()
+    }
+}
+
+fn signed_pct(observed: f64, expected: f64) -> String {
+    if expected == 0.0 {
+        return "n/a".into();
+    }
+    format!("{:+.1} %", (observed / expected - 1.0) * 100.0)
+}
+
+/// Mean of the configured means, weighted by the messages of each group.
+pub fn configured_mean_ms(d: &Dataset) -> Option<f64> {
+    let mut num = 0.0;
+    let mut den = 0.0;
+    for g in &d.scenario.clients {
+        num += g.dist.mean_ms()? * g.messages() as f64;
+        den += g.messages() as f64;
+    }
+    (den > 0.0).then(|| num / den)
+}
+
+fn provenance(d: &Dataset) -> String {
+    let i = &d.info;
+    let commit: String = i.git_commit.chars().take(12).collect();
+    format!(
+        "Recorded {} on a {}-core host, commit `{}`{}, {}.",
+        i.date,
+        i.host_cores,
+        commit,
+        if i.git_dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+        i.rustc
+    )
+}
+
+/// Below this mean gap between the clients' connect calls (ms), a connection-gap comparison
+/// compares timing noise: the workers connected all at once.
+const ALL_AT_ONCE_MS: f64 = 1.0;

@@ -1,0 +1,245 @@
+//! The PNG plots. Each `draw_*` function draws one figure on a drawing area it is given;
+//! [`png`](fn@png) renders a figure into PNG bytes with the embedded DejaVu Sans font, so plots
+//! render on machines without system fonts. This module owns what the figures share: size,
+//! font, colours, error type, tick formats and axis ranges; one submodule per figure draws it.
+
+mod connection_gaps;
+mod data_gaps;
+mod distortion;
+mod fit;
+mod lateness;
+mod modes;
+mod timeline;
+
+use std::sync::Once;
+
+use arrivals::Distribution;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+pub use connection_gaps::draw_connection_gaps;
+pub use data_gaps::draw_data_gaps;
+pub use distortion::draw_distortion;
+pub use fit::{draw_fit, fit_size};
+pub use lateness::draw_lateness;
+pub use modes::draw_modes;
+pub use timeline::draw_timeline;
+
+/// Width and height of every figure, in pixels.
+pub const SIZE: (u32, u32) = (1200, 700);
+
+const FONT: &str = "sans-serif";
+const GRID: RGBColor = RGBColor(232, 232, 232);
+
+/// Colours of the client groups, in scenario order (Tableau 10).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+];
+const UNMATCHED_COLOR: RGBColor = RGBColor(110, 110, 110);
+
+/// A figure could not be drawn or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("cannot draw the plot: {0}")]
+    Draw(String),
+    #[error("cannot encode the PNG: {0}")]
+    Encode(#[from] png::EncodingError),
+    #[error("the embedded DejaVu Sans font was refused by plotters")]
+    Font,
+}
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotError {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        Self::Draw(e.to_string())
+    }
+}
+
+/// The colour of client group `g`.
+pub fn group_color(g: Option<usize>) -> RGBColor {
+    g.map_or(UNMATCHED_COLOR, |g| PALETTE[g % PALETTE.len()])
+}
+
+/// Registers DejaVu Sans as plotters' `sans-serif` (once per process).
+fn register_font() -> Result<(), PlotError> {
+    static ONCE: Once = Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| PlotError::Font);
+    });
+    result
+}
+
+/// Renders a figure of `size` drawn by `draw` and returns the PNG file's bytes.
+pub fn png<F>(size: (u32, u32), draw: F) -> Result<Vec<u8>, PlotError>
+where
+    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), PlotError>,
+{
+    register_font()?;
+    let (w, h) = size;
+    let mut rgb = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        // `Best` makes files no smaller for these flat-colour plots and takes twice as long
+        // (it dominates rendering in debug builds, i.e. in the tests).
+        encoder.set_compression(png::Compression::Default);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&rgb)?;
+        writer.finish()?;
+    }
+    Ok(out)
+}
+
+fn title_style() -> TextStyle<'static> {
+    (FONT, 24).into_font().color(&BLACK)
+}
+
+fn caption_style() -> TextStyle<'static> {
+    (FONT, 18).into_font().color(&BLACK)
+}
+
+/// A value in milliseconds with a precision that suits its size.
+pub fn fmt_ms(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".to_owned()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// A tick label of a logarithmic axis: at most three decimals, trailing zeros dropped.
+fn fmt_log_tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Decimals for the tick labels of a linear axis spanning `span`.
+fn axis_decimals(span: f64) -> usize {
+    match span {
+        s if s >= 50.0 => 0,
+        s if s >= 5.0 => 1,
+        s if s >= 0.5 => 2,
+        _ => 3,
+    }
+}
+
+/// The legend box every chart uses.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), PlotError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.6))
+        .label_font((FONT, 15))
+        .draw()?;
+    Ok(())
+}
+
+/// Colours of the client and server series in `fit.png` and `distortion.png`.
+const CLIENT_COLOR: RGBColor = PALETTE[0];
+const SERVER_COLOR: RGBColor = PALETTE[1];
+
+/// The x range a panel shows: all observed gaps and the bulk of the configured distribution.
+fn gap_range(dist: &Distribution, gaps: &[f64]) -> (f64, f64) {
+    let max = gaps.iter().copied().fold(0.0, f64::max);
+    let min = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    if dist.is_continuous() {
+        // Uniform: its whole support; unbounded families: all but the last 0.5 %.
+        let support = match dist.kind() {
+            arrivals::DistKind::Uniform => dist.param() * 1e3,
+            _ => dist.quantile_ms(0.995),
+        };
+        (0.0, max.max(support).max(1e-3))
+    } else {
+        let t = dist.param() * 1e3;
+        let (lo, hi) = (min.min(t), max.max(t));
+        let pad = (0.15 * (hi - lo)).max(0.02 * t).max(1.0);
+        ((lo - pad).max(0.0), hi + pad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_intervals_get_a_window_around_t() {
+        let d = Distribution::new(arrivals::DistKind::Deterministic, 0.5, None).expect("valid");
+        let (lo, hi) = gap_range(&d, &[500.2, 500.4]);
+        assert!(lo < 500.0 && hi > 500.4, "{lo}..{hi}");
+        assert!(hi - lo < 50.0, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn every_figure_renders_at_the_promised_size() {
+        let d = crate::dataset::fixtures::iterative();
+        let size_of = |bytes: Vec<u8>| {
+            let reader = ::png::Decoder::new(std::io::Cursor::new(bytes))
+                .read_info()
+                .expect("decodes");
+            (reader.info().width, reader.info().height)
+        };
+        let figures = [
+            png(SIZE, |a| draw_timeline(a, &d)),
+            png(SIZE, |a| draw_data_gaps(a, &d)),
+            png(SIZE, |a| draw_connection_gaps(a, &d)),
+            png(SIZE, |a| draw_lateness(a, &d)),
+            png(SIZE, |a| draw_modes(a, &[vec![&d], vec![&d, &d]])),
+            png(SIZE, |a| draw_distortion(a, &[vec![&d], vec![&d, &d]])),
+        ];
+        for bytes in figures {
+            assert_eq!(size_of(bytes.expect("renders")), SIZE);
+        }
+        // Two groups: one row of panels each, in the smallest figure.
+        assert_eq!(fit_size(&d), SIZE);
+        let fit = png(fit_size(&d), |a| draw_fit(a, &d)).expect("renders");
+        assert_eq!(size_of(fit), SIZE);
+    }
+
+    #[test]
+    fn log_ticks_drop_trailing_zeros() {
+        assert_eq!(fmt_log_tick(0.001), "0.001");
+        assert_eq!(fmt_log_tick(0.1), "0.1");
+        assert_eq!(fmt_log_tick(10.0), "10");
+    }
+
+    #[test]
+    fn ms_precision_follows_magnitude() {
+        assert_eq!(fmt_ms(1033.516), "1034");
+        assert_eq!(fmt_ms(12.34), "12.3");
+        assert_eq!(fmt_ms(0.3), "0.30");
+        assert_eq!(fmt_ms(0.0123), "0.012");
+    }
+}

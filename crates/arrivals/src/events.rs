@@ -114,6 +114,10 @@ pub enum ClientEvent {
         param: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shape: Option<f64>,
+        /// The connection process (`--connect-dist/--connect-param`) in words; absent when
+        /// all workers connect at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connect: Option<String>,
         seed: u64,
         server: String,
         port: u16,

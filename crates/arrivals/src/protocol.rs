@@ -97,7 +97,7 @@ pub struct LineBuffer {
     buf: Vec<u8>,
     /// Bytes of `buf` already scanned for a newline.
     scanned: usize,
-    /// Length of `buf` before the spare space handed out by `spare`.
+    /// Bytes of `buf` that hold data; beyond them lies the space handed out by `spare`.
     filled: usize,
     /// Arrival instant of the read that delivered the newest bytes.
     last_read_at: MonoNs,
@@ -121,10 +121,12 @@ impl LineBuffer {
 
     /// The next buffered message, the end of the stream, or a request for more input.
     pub fn next_buffered(&mut self) -> Result<Next, LineError> {
+        self.buf.truncate(self.filled);
         if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
             let end = self.scanned + pos;
             let bytes = self.buf[..end].to_vec();
             self.buf.drain(..=end);
+            self.filled = self.buf.len();
             self.scanned = 0;
             return Ok(Next::Line(Line {
                 bytes,
@@ -144,15 +146,16 @@ impl LineBuffer {
             return Ok(Next::End);
         }
         self.scanned = 0;
+        self.filled = 0;
         Ok(Next::Line(Line {
             bytes: std::mem::take(&mut self.buf),
             at: self.last_read_at,
         }))
     }
 
-    /// Space for the next read (one chunk).
+    /// Space for the next read (one chunk). Asking again without a `commit` in between
+    /// hands out the same space.
     pub fn spare(&mut self) -> &mut [u8] {
-        self.filled = self.buf.len();
         self.buf.resize(self.filled + CHUNK, 0);
         &mut self.buf[self.filled..]
     }
@@ -163,7 +166,8 @@ impl LineBuffer {
     pub fn commit(&mut self, read: io::Result<usize>) -> Result<(), LineError> {
         match read {
             Ok(n) => {
-                self.buf.truncate(self.filled + n);
+                self.filled += n.min(CHUNK);
+                self.buf.truncate(self.filled);
                 if n == 0 {
                     self.eof = true;
                 } else {

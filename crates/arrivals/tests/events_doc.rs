@@ -63,6 +63,7 @@ fn client_samples() -> Vec<ClientEvent> {
             dist: "d".into(),
             param: 1.0,
             shape: Some(1.0),
+            connect: Some("c".into()),
             seed: 1,
             server: "s".into(),
             port: 1,

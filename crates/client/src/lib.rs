@@ -147,6 +147,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         dist: opts.dist.describe(),
         param: opts.dist.param(),
         shape: opts.dist.shape(),
+        connect: opts.connect_dist.map(|d| d.describe()),
         seed: opts.seed,
         server: opts.server.clone(),
         port: opts.port,

@@ -358,13 +358,28 @@ fn a_connection_process_spaces_the_workers() {
     for _ in 0..3 {
         seen.recv_timeout(Duration::from_secs(10)).expect("conn");
     }
-    let mut connected: Vec<f64> = sent_events(&log)
-        .into_iter()
-        .filter_map(|r| matches!(r.event, ClientEvent::WorkerConnected { .. }).then_some(r.t_ms))
+    let events = sent_events(&log);
+    let Some(ClientEvent::ClientStarted { connect, .. }) = events.first().map(|r| &r.event) else {
+        panic!("the log starts with client_started: {events:?}");
+    };
+    assert_eq!(connect.as_deref(), Some("deterministic 50 ms"));
+    let started_ms = events[0].t_ms;
+    let mut connected: Vec<(u32, f64)> = events
+        .iter()
+        .filter_map(|r| match r.event {
+            ClientEvent::WorkerConnected { worker, .. } => Some((worker, r.t_ms)),
+            _ => None,
+        })
         .collect();
-    connected.sort_by(f64::total_cmp);
+    connected.sort_by_key(|c| c.0);
     assert_eq!(connected.len(), 3);
-    // Deterministic 50 ms connection gaps; a connect can only be late, never early.
-    assert!(connected[1] - connected[0] >= 45.0, "{connected:?}");
-    assert!(connected[2] - connected[1] >= 45.0, "{connected:?}");
+    // Worker k is scheduled 50 ms × (k − 1) after the common start, which comes after
+    // `client_started`; a worker can connect late (a loaded machine) but never early.
+    for (worker, t_ms) in connected {
+        let earliest = started_ms + 50.0 * f64::from(worker - 1);
+        assert!(
+            t_ms >= earliest,
+            "worker {worker} at {t_ms} ms, before {earliest} ms"
+        );
+    }
 }

@@ -283,16 +283,26 @@ fn a_repeated_sweep_gets_run_folders_confidence_intervals_and_a_distortion_table
                 assert_png(&lab.path(&format!("{report}/{png}")));
             }
         }
-        // The orchestrator passed the connection process: the fixed group's two workers
-        // connected one 15 ms interval apart (the uniform group all at once), give or take
-        // the first worker's start-up delay in the client.
-        let summary = csv_rows(&lab.path(&format!("results/sweep/{mode}/run-1/summary.csv")));
-        let connect = summary
-            .iter()
-            .find(|r| &r[0] == "connect_gap" && &r[1] == "fixed")
-            .expect("connect row");
-        let gap: f64 = connect[3].parse().expect("mean");
-        assert!((8.0..40.0).contains(&gap), "{connect:?}");
+        // The orchestrator passed the connection process to the fixed group's client only.
+        let log = std::fs::read_to_string(
+            lab.path(&format!("results/sweep/{mode}/run-1/client-events.jsonl")),
+        )
+        .expect("client events");
+        let started: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(r#""event":"client_started""#))
+            .collect();
+        assert_eq!(started.len(), 2, "{log}");
+        for line in started {
+            if line.starts_with(r#"{"client":"fixed","#) {
+                assert!(
+                    line.contains(r#""connect":"deterministic 15 ms""#),
+                    "{line}"
+                );
+            } else {
+                assert!(!line.contains(r#""connect""#), "{line}");
+            }
+        }
         let across = csv_rows(&lab.path(&format!("results/sweep/{mode}/summary-runs.csv")));
         let count = across
             .iter()

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::TcpListener as StdListener;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use tokio::task::JoinSet;
 use crate::accept::{AcceptError, classify, send_greeting};
 use crate::error::ServerError;
 use crate::recorder::{ConnId, Received, Recorder, Worker};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, StopDrain};
 use crate::{Limits, STOP_DEADLINE};
 
 /// Serves each connection in a tokio task until `shutdown` is triggered, then waits (up to a
@@ -168,7 +169,8 @@ async fn serve_connection(
 ) {
     // The OS thread of the runtime worker that starts serving the connection.
     recorder.worker_started(conn, Worker::current());
-    let mut lines = AsyncLines::new(stream, max_line_bytes);
+    let fd = stream.as_raw_fd();
+    let mut lines = AsyncLines::new(stream, Some(fd), max_line_bytes);
     let reason = loop {
         match lines.next_line(&stop).await {
             Ok(Some(line)) => recorder.message(conn, Received::from_line(&line)),
@@ -184,18 +186,36 @@ async fn serve_connection(
 }
 
 /// The async twin of `arrivals::protocol::LineReader`: the same `LineBuffer` rules, and a
-/// stopping server counts as end of stream.
+/// stopping server ends the stream after the bytes that had already arrived on `fd` (none
+/// without an `fd`).
 struct AsyncLines<R> {
     inner: R,
+    fd: Option<RawFd>,
     lines: LineBuffer,
+    drain: StopDrain,
 }
 
 impl<R: AsyncRead + Unpin> AsyncLines<R> {
-    fn new(inner: R, max_line_bytes: usize) -> Self {
+    fn new(inner: R, fd: Option<RawFd>, max_line_bytes: usize) -> Self {
         Self {
             inner,
+            fd,
             lines: LineBuffer::new(max_line_bytes),
+            drain: StopDrain::default(),
         }
+    }
+
+    /// One read after the stop: at most what had arrived when it came.
+    async fn drain_read(&mut self) -> io::Result<usize> {
+        let n = self
+            .fd
+            .map_or(0, |fd| self.drain.allowance(fd, self.lines.spare().len()));
+        if n == 0 {
+            return Ok(0);
+        }
+        let read = self.inner.read(&mut self.lines.spare()[..n]).await?;
+        self.drain.consumed(read);
+        Ok(read)
     }
 
     async fn next_line(&mut self, stop: &watch::Receiver<bool>) -> Result<Option<Line>, LineError> {
@@ -204,10 +224,15 @@ impl<R: AsyncRead + Unpin> AsyncLines<R> {
                 Next::Line(line) => return Ok(Some(line)),
                 Next::End => return Ok(None),
                 Next::NeedInput => {
-                    let read = tokio::select! {
-                        biased;
-                        () = stopped(stop.clone()) => Ok(0),
-                        r = self.inner.read(self.lines.spare()) => r,
+                    let read = if *stop.borrow() {
+                        self.drain_read().await
+                    } else {
+                        tokio::select! {
+                            biased;
+                            // Seen next round, through `drain_read`.
+                            () = stopped(stop.clone()) => continue,
+                            r = self.inner.read(self.lines.spare()) => r,
+                        }
                     };
                     self.lines.commit(read)?;
                 }
@@ -244,7 +269,7 @@ mod tests {
             .expect("runtime");
         rt.block_on(async {
             let (_tx, stop) = watch::channel(false);
-            let mut r = AsyncLines::new(input, max);
+            let mut r = AsyncLines::new(input, None, max);
             let mut out = Vec::new();
             loop {
                 match r.next_line(&stop).await {
@@ -297,7 +322,7 @@ mod tests {
                 .await
                 .expect("write");
             let (tx, stop) = watch::channel(false);
-            let mut r = AsyncLines::new(server, 100);
+            let mut r = AsyncLines::new(server, None, 100);
             let first = r.next_line(&stop).await.expect("ok").expect("line");
             assert_eq!(first.bytes, b"one");
             tx.send(true).expect("send");
@@ -305,6 +330,40 @@ mod tests {
             assert_eq!(frag.bytes, b"tw");
             assert!(r.next_line(&stop).await.expect("ok").is_none());
             drop(client);
+        });
+    }
+
+    #[test]
+    fn a_stop_reads_what_had_arrived_on_the_socket_and_nothing_after() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let mut peer = TcpStream::connect(addr).await.expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            tokio::io::AsyncWriteExt::write_all(&mut peer, b"one\ntwo\n")
+                .await
+                .expect("write");
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while crate::shutdown::tests_support::unread(&server) < 8 {
+                assert!(std::time::Instant::now() < deadline, "bytes never arrived");
+                tokio::task::yield_now().await;
+            }
+            let (tx, stop) = watch::channel(false);
+            tx.send(true).expect("send");
+            let fd = server.as_raw_fd();
+            let mut r = AsyncLines::new(server, Some(fd), 100);
+            let mut got = Vec::new();
+            while let Some(line) = r.next_line(&stop).await.expect("read") {
+                got.push(line.bytes);
+                tokio::io::AsyncWriteExt::write_all(&mut peer, b"late\n")
+                    .await
+                    .expect("write");
+            }
+            assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
         });
     }
 }

@@ -1,16 +1,16 @@
 //! Serving one connection with blocking reads, as the iterative and thread modes do: every
 //! read waits in `poll` next to the shutdown pipe, so a stopping server ends the connection at
-//! once (reason `server_shutdown`) with every message read so far recorded.
+//! once (reason `server_shutdown`), after recording the messages that had already arrived.
 
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use arrivals::events::CloseReason;
 use arrivals::protocol::LineReader;
 
 use crate::recorder::{ConnId, Received, Recorder};
-use crate::shutdown::{Ready, Shutdown, poll_readable};
+use crate::shutdown::{Ready, Shutdown, StopDrain, poll_readable};
 
 /// Reads `stream` until it ends, recording every message, then records the close.
 pub(crate) fn serve(
@@ -20,7 +20,12 @@ pub(crate) fn serve(
     shutdown: &Shutdown,
     max_line_bytes: usize,
 ) {
-    let mut lines = LineReader::new(StopAware { stream, shutdown }, max_line_bytes);
+    let reader = StopAware {
+        stream,
+        shutdown,
+        drain: StopDrain::default(),
+    };
+    let mut lines = LineReader::new(reader, max_line_bytes);
     let reason = loop {
         match lines.next_line() {
             Ok(Some(line)) => recorder.message(conn, Received::from_line(&line)),
@@ -35,17 +40,64 @@ pub(crate) fn serve(
     recorder.closed(conn, reason);
 }
 
-/// A socket whose reads return end-of-stream once the server is stopping.
+/// A socket whose reads end once the server is stopping, after the bytes that had already
+/// arrived by then.
 struct StopAware<'a> {
     stream: &'a TcpStream,
     shutdown: &'a Shutdown,
+    drain: StopDrain,
 }
 
 impl Read for StopAware<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match poll_readable(&[self.stream.as_fd()], self.shutdown, None)? {
-            Ready::Shutdown => Ok(0),
-            _ => (&*self.stream).read(buf),
+        if !self.drain.started()
+            && poll_readable(&[self.stream.as_fd()], self.shutdown, None)? != Ready::Shutdown
+        {
+            return (&*self.stream).read(buf);
         }
+        let n = self.drain.allowance(self.stream.as_raw_fd(), buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let read = (&*self.stream).read(&mut buf[..n])?;
+        self.drain.consumed(read);
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    #[test]
+    fn a_stop_reads_what_had_arrived_and_nothing_after() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (stream, _) = listener.accept().expect("accept");
+        peer.write_all(b"one\ntwo\nthr").expect("write");
+        // Wait until the three lines' bytes are in the server socket's receive queue.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while crate::shutdown::tests_support::unread(&stream) < 11 {
+            assert!(std::time::Instant::now() < deadline, "bytes never arrived");
+            std::thread::yield_now();
+        }
+        let shutdown = Shutdown::new().expect("shutdown");
+        shutdown.trigger();
+        let reader = StopAware {
+            stream: &stream,
+            shutdown: &shutdown,
+            drain: StopDrain::default(),
+        };
+        let mut lines = LineReader::new(reader, 1024);
+        let mut got = Vec::new();
+        while let Some(line) = lines.next_line().expect("read") {
+            got.push(String::from_utf8(line.bytes).expect("utf8"));
+            // Bytes sent after the stop are not read: the peer cannot hold the stop up.
+            peer.write_all(b"late\n").expect("write");
+        }
+        assert_eq!(got, ["one", "two", "thr"]);
     }
 }

@@ -104,6 +104,58 @@ impl Shutdown {
     }
 }
 
+/// What a stopping server still reads on a connection: the bytes that had arrived when the
+/// stop came and nothing after them, so no message already received is lost and a peer that
+/// keeps sending cannot hold the stop up.
+#[derive(Debug, Default)]
+pub(crate) struct StopDrain {
+    /// Bytes still to read; measured at the first call after the stop.
+    left: Option<usize>,
+}
+
+impl StopDrain {
+    /// True once the stop was seen on this connection.
+    pub(crate) fn started(&self) -> bool {
+        self.left.is_some()
+    }
+
+    /// How many bytes the next read may take (at most `want`); 0 means the connection is
+    /// done. The first call measures what `fd` has received and not yet been read.
+    pub(crate) fn allowance(&mut self, fd: RawFd, want: usize) -> usize {
+        (*self.left.get_or_insert_with(|| unread_bytes(fd))).min(want)
+    }
+
+    /// Counts `n` bytes read under the allowance.
+    pub(crate) fn consumed(&mut self, n: usize) {
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(n);
+        }
+    }
+}
+
+/// Bytes received on socket `fd` and not yet read (`FIONREAD`); 0 if it cannot be told.
+fn unread_bytes(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, valid for the whole call; a bad
+    // fd only makes the call fail.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        usize::try_from(n).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use std::os::fd::AsRawFd;
+
+    /// Bytes received on `socket` and not yet read.
+    pub(crate) fn unread(socket: &impl AsRawFd) -> usize {
+        super::unread_bytes(socket.as_raw_fd())
+    }
+}
+
 /// What ended a [`poll_readable`] wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ready {

@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const SCENARIO: &str = r#"description = "stand-ins"
@@ -21,13 +22,24 @@ dist = "d"
 param = 0.01
 "#;
 
+/// The tests of this file run one at a time: each writes executables (a copy of the
+/// orchestrator, stand-in scripts) and then runs them, and a child forked meanwhile by a
+/// parallel test of this process would hold the new file open for writing until it execs,
+/// making that exec fail with ETXTBSY ("Text file busy").
+static SERIAL: Mutex<()> = Mutex::new(());
+
 struct Lab {
     dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Lab {
     /// A copy of the orchestrator in `bin/`, with the given stand-in scripts beside it.
     fn new(scripts: &[(&str, &str)]) -> Self {
+        // A test that failed while holding the lock leaves nothing shared behind.
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).expect("bin dir");
@@ -40,7 +52,10 @@ impl Lab {
         }
         std::fs::create_dir(dir.path().join("experiments")).expect("experiments");
         std::fs::write(dir.path().join("experiments/s.toml"), SCENARIO).expect("scenario");
-        Self { dir }
+        Self {
+            dir,
+            _serial: serial,
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::{
     CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, fmt_ms,
-    legend, title_style,
+    legend, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared};
@@ -219,20 +219,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
             .enumerate()
             .filter_map(|(i, f)| get(f).map(|(v, _)| (i as f64 + offset, v.max(lo))))
             .collect();
-        chart
-            .draw_series(
-                bars.iter()
-                    .map(|&(x, v)| Rectangle::new([(x, lo), (x + 0.36, v)], color.filled())),
-            )?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
-        chart.draw_series(bars.iter().map(|&(x, v)| {
-            Text::new(
-                fmt_ms(v),
-                (x + 0.0, v * 1.5),
-                (FONT, 13).into_font().color(&BLACK),
-            )
-        }))?;
+        value_bars(&mut chart, &bars, lo, label, color, |x, v| (x, v * 1.5))?;
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())

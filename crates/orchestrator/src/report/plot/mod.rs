@@ -152,6 +152,33 @@ fn axis_decimals(span: f64) -> usize {
     }
 }
 
+/// One legend entry of bars from `lo` up to each `(x, value)`, each labelled with its value
+/// in milliseconds at `text_at(x, value)`.
+fn value_bars<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    bars: &[(f64, f64)],
+    lo: f64,
+    label: &str,
+    color: RGBColor,
+    text_at: impl Fn(f64, f64) -> (f64, f64),
+) -> Result<(), PlotError> {
+    chart
+        .draw_series(
+            bars.iter()
+                .map(|&(x, v)| Rectangle::new([(x, lo), (x + 0.36, v)], color.filled())),
+        )?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
+    chart.draw_series(bars.iter().map(|&(x, v)| {
+        Text::new(
+            fmt_ms(v),
+            text_at(x, v),
+            (FONT, 13).into_font().color(&BLACK),
+        )
+    }))?;
+    Ok(())
+}
+
 /// The legend box every chart uses.
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,

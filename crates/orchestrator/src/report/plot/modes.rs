@@ -5,7 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend, title_style,
+    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend,
+    title_style, value_bars,
 };
 use crate::dataset::Dataset;
 
@@ -112,20 +113,9 @@ pub fn draw_modes<DB: DrawingBackend>(
                 Some((i as f64 + offset, v?.max(lo)))
             })
             .collect();
-        chart
-            .draw_series(
-                bars.iter()
-                    .map(|&(x, v)| Rectangle::new([(x, lo), (x + 0.36, v)], color.filled())),
-            )?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
-        chart.draw_series(bars.iter().map(|&(x, v)| {
-            Text::new(
-                fmt_ms(v),
-                (x + 0.02, v * 1.6),
-                (FONT, 13).into_font().color(&BLACK),
-            )
-        }))?;
+        value_bars(&mut chart, &bars, lo, label, color, |x, v| {
+            (x + 0.02, v * 1.6)
+        })?;
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::{
     CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, fmt_ms,
-    legend, title_style, value_bars,
+    legend, mode_label, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared};
@@ -69,14 +69,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
         .collect();
     let m = figures.len() as f64;
     let names: Vec<String> = figures.iter().map(|f| f.name.clone()).collect();
-    let x_fmt = |x: &f64| {
-        let r = x.round();
-        if (x - r).abs() < 1e-6 && r >= 0.0 {
-            names.get(r as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let x_fmt = |x: &f64| mode_label(&names, *x);
 
     // Left: KS D per mode, data and connection gaps side by side, its key above it.
     let (key, left) = left.split_vertically(if repeats > 1 { 112 } else { 90 });

@@ -152,6 +152,17 @@ fn axis_decimals(span: f64) -> usize {
     }
 }
 
+/// The x-axis label of a chart with one slot per server mode at x = 0, 1, …: the mode's
+/// name at each slot's centre, nothing elsewhere.
+fn mode_label(names: &[String], x: f64) -> String {
+    let r = x.round();
+    if (x - r).abs() < 1e-6 && r >= 0.0 {
+        names.get(r as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// One legend entry of bars from `lo` up to each `(x, value)`, each labelled with its value
 /// in milliseconds at `text_at(x, value)`.
 fn value_bars<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend,
+    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend, mode_label,
     title_style, value_bars,
 };
 use crate::dataset::Dataset;
@@ -79,14 +79,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5..m - 0.5, (lo..hi).log_scale())?;
     let names: Vec<String> = averages.iter().map(|a| a.0.clone()).collect();
-    let x_fmt = |x: &f64| {
-        let r = x.round();
-        if (x - r).abs() < 1e-6 && r >= 0.0 {
-            names.get(r as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
+    let x_fmt = |x: &f64| mode_label(&names, *x);
     chart
         .configure_mesh()
         .x_desc("server mode")

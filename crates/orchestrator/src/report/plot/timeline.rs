@@ -83,37 +83,26 @@ pub fn draw_timeline<DB: DrawingBackend>(
     }
     for g in keys {
         let color = group_color(g);
-        let bars = d
+        // Each connection of the group as a bar from accept to close, in seconds.
+        let spans: Vec<[(f64, f64); 2]> = d
             .connections
             .iter()
             .enumerate()
             .filter(|(_, c)| c.group == g)
             .map(|(i, c)| {
                 let y = row(i);
-                Rectangle::new(
-                    [(c.accept_ms / 1e3, y - 0.32), (end(c) / 1e3, y + 0.32)],
-                    color.mix(0.35).filled(),
-                )
-            });
+                [(c.accept_ms / 1e3, y - 0.32), (end(c) / 1e3, y + 0.32)]
+            })
+            .collect();
+        let fill = color.mix(0.35).filled();
         chart
-            .draw_series(bars)?
+            .draw_series(spans.iter().map(|&span| Rectangle::new(span, fill)))?
             .label(d.label(g).to_owned())
             .legend(move |(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.mix(0.5).filled())
             });
-        let outlines = d
-            .connections
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.group == g)
-            .map(|(i, c)| {
-                let y = row(i);
-                Rectangle::new(
-                    [(c.accept_ms / 1e3, y - 0.32), (end(c) / 1e3, y + 0.32)],
-                    color.stroke_width(1),
-                )
-            });
-        chart.draw_series(outlines)?;
+        let outline = color.stroke_width(1);
+        chart.draw_series(spans.iter().map(|&span| Rectangle::new(span, outline)))?;
     }
     let index: std::collections::BTreeMap<u64, usize> = d
         .connections

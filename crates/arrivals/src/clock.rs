@@ -13,14 +13,8 @@ pub struct MonoNs(pub u64);
 impl MonoNs {
     /// The current reading of the monotonic clock.
     pub fn now() -> Self {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec and CLOCK_MONOTONIC always exists on
-        // the platforms we build for, so the call cannot fail or write out of bounds.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        debug_assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        // The monotonic clock counts from boot: never negative.
         Self(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
     }
 

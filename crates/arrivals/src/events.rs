@@ -1,5 +1,6 @@
 //! The JSON Lines event schema of server and client logs (documented in `docs/events.md`),
-//! and the writer that appends one complete, flushed line per event.
+//! and the buffered file that appends complete lines (written by one thread per process,
+//! see [`crate::writer`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -191,29 +192,59 @@ impl ClientEvent {
     }
 }
 
-/// An append-only JSONL file: every `write` puts one whole line and flushes it, so a process
-/// stopped at any moment leaves only complete lines.
+/// An append-only JSONL file written in large buffered writes. Records are serialised into a
+/// buffer that reaches the file whole, so the file only ever holds complete lines: when the
+/// buffer passes [`EventLog::BUFFER_BYTES`], on [`flush`](Self::flush) (the owning writer
+/// thread calls it at least every [`FLUSH_INTERVAL`](crate::writer::FLUSH_INTERVAL)) and
+/// on [`close`](Self::close).
 #[derive(Debug)]
 pub struct EventLog {
     file: File,
-    line: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl EventLog {
+    /// Size at which the buffer is written out without waiting for a flush.
+    pub const BUFFER_BYTES: usize = 1 << 20;
+
     /// Creates (truncates) the log at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
         Ok(Self {
             file: File::create(path)?,
-            line: Vec::with_capacity(256),
+            buf: Vec::with_capacity(64 * 1024),
         })
     }
 
-    /// Appends one record as a single `write` of a complete line.
+    /// Appends one record (one line) to the buffer, writing the buffer out when it is full.
+    pub fn append<E: Serialize>(&mut self, record: &Record<E>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.buf, record)?;
+        self.buf.push(b'\n');
+        if self.buf.len() >= Self::BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out what is buffered. On an error the buffered lines are dropped (a log that
+    /// cannot be written is lost from there on; the caller reports it).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let written = self.file.write_all(&self.buf);
+        self.buf.clear();
+        written
+    }
+
+    /// Appends one record and writes it out at once.
     pub fn write<E: Serialize>(&mut self, record: &Record<E>) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, record)?;
-        self.line.push(b'\n');
-        self.file.write_all(&self.line)?;
+        self.append(record)?;
+        self.flush()
+    }
+
+    /// Writes out what is buffered and syncs nothing further: the file is closed on drop.
+    pub fn close(mut self) -> io::Result<()> {
+        self.flush()?;
         self.file.flush()
     }
 }

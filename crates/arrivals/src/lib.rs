@@ -8,8 +8,10 @@ pub mod gof;
 pub mod protocol;
 pub mod seed;
 pub mod stats;
+pub mod writer;
 
 pub use clock::{MonoNs, ProcessClock};
 pub use distribution::{DistKind, Distribution, DistributionError};
 pub use events::{ClientEvent, EventLog, Record, ServerEvent};
+pub use protocol::Chunk;
 pub use stats::Summary;

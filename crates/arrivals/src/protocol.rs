@@ -13,7 +13,19 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 65_536;
 
 /// The client's message for event `event` of worker `worker`, without the newline.
 pub fn format_message(worker: u32, event: u32, unix_ms: u64) -> String {
-    format!("Worker {worker}, Event {event}, Timestamp {unix_ms}")
+    let mut line = Vec::with_capacity(64);
+    message_prefix(&mut line, worker, event);
+    line.extend_from_slice(unix_ms.to_string().as_bytes());
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Replaces `line` with the message's text up to its timestamp, so a sender can prepare it
+/// before the send instant and append only the timestamp's digits after it.
+pub fn message_prefix(line: &mut Vec<u8>, worker: u32, event: u32) {
+    use std::io::Write as _;
+    line.clear();
+    // Writing into a Vec cannot fail.
+    let _ = write!(line, "Worker {worker}, Event {event}, Timestamp ");
 }
 
 /// The fields of a message in the client's format.
@@ -60,12 +72,29 @@ pub fn escape_control(text: &str) -> String {
     out
 }
 
-/// One message as read off a connection: its raw bytes (terminator removed) and the instant
-/// the read that completed it returned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Line {
-    pub bytes: Vec<u8>,
+/// The complete lines that one read delivered (with what was buffered before it), all
+/// observed at the instant that read returned: one clock reading per read call is the
+/// observation instant of every line it completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// The lines, each ending with `\n`, except an unterminated last fragment at end of
+    /// stream (then `lines` is 1 and `bytes` has no newline).
+    pub bytes: &'a [u8],
+    /// Number of lines in `bytes`.
+    pub lines: u64,
+    /// When the read that completed them returned.
     pub at: MonoNs,
+}
+
+impl<'a> Chunk<'a> {
+    /// Each line without its `\n` terminator (a `\r` before it is kept; see [`decode`]).
+    pub fn lines(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let bytes = self.bytes;
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        // An empty chunk has no line; otherwise `split` yields exactly `lines` pieces.
+        body.split(|&b| b == b'\n')
+            .take(if bytes.is_empty() { 0 } else { usize::MAX })
+    }
 }
 
 /// Why a connection's byte stream could not be turned into messages.
@@ -77,64 +106,89 @@ pub enum LineError {
     Io(#[from] io::Error),
 }
 
+/// Where the next chunk of a [`LineBuffer`] lies; [`LineBuffer::chunk`] turns it into bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    start: usize,
+    end: usize,
+    lines: u64,
+    at: MonoNs,
+}
+
 /// What a [`LineBuffer`] can give without more input.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// A complete message.
-    Line(Line),
+    /// Complete lines: read them with [`LineBuffer::chunk`] before the next `spare`.
+    Lines(Span),
     /// The stream ended and nothing is left.
     End,
     /// More bytes are needed: read into [`LineBuffer::spare`], then [`LineBuffer::commit`].
     NeedInput,
 }
 
-/// The I/O-free core of line splitting, shared by the blocking [`LineReader`] and the
-/// server's async reader so both follow the same rules: `\n` ends a message, the
-/// unterminated fragment at end of stream is one, and more than `max_line_bytes` without a
-/// newline is an error, so at most that plus one read chunk is ever buffered.
+/// First read size of a connection; each read that fills its space doubles the next one up
+/// to [`MAX_READ`], so an idle connection holds a few hundred bytes and a flood is read in
+/// large chunks.
+const FIRST_READ: usize = 512;
+/// Largest read.
+pub const MAX_READ: usize = 64 * 1024;
+
+/// The I/O-free core of line splitting, shared by the blocking [`LineReader`], the server's
+/// async reader and its `proc` workers, so all follow the same rules: `\n` ends a message,
+/// the unterminated fragment at end of stream is one, and more than `max_line_bytes`
+/// without a newline is an error, so at most that plus one read is ever buffered. Lines are
+/// handed out in place, a read's worth at a time, never copied one by one.
 #[derive(Debug)]
 pub struct LineBuffer {
     buf: Vec<u8>,
-    /// Bytes of `buf` already scanned for a newline.
+    /// First byte not yet handed out.
+    start: usize,
+    /// Bytes before this index (from `start`) hold no newline.
     scanned: usize,
-    /// Bytes of `buf` that hold data; beyond them lies the space handed out by `spare`.
+    /// End of the data; beyond it lies the space handed out by `spare`.
     filled: usize,
+    /// Size of the next read.
+    read_size: usize,
     /// Arrival instant of the read that delivered the newest bytes.
     last_read_at: MonoNs,
     max_line_bytes: usize,
     eof: bool,
 }
 
-const CHUNK: usize = 8192;
-
 impl LineBuffer {
+    /// An empty buffer; nothing is allocated before the first read.
     pub fn new(max_line_bytes: usize) -> Self {
         Self {
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::new(),
+            start: 0,
             scanned: 0,
             filled: 0,
+            read_size: FIRST_READ,
             last_read_at: MonoNs::now(),
             max_line_bytes: max_line_bytes.max(1),
             eof: false,
         }
     }
 
-    /// The next buffered message, the end of the stream, or a request for more input.
+    /// The buffered complete lines, the end of the stream, or a request for more input.
     pub fn next_buffered(&mut self) -> Result<Next, LineError> {
-        self.buf.truncate(self.filled);
-        if let Some(pos) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
-            let end = self.scanned + pos;
-            let bytes = self.buf[..end].to_vec();
-            self.buf.drain(..=end);
-            self.filled = self.buf.len();
-            self.scanned = 0;
-            return Ok(Next::Line(Line {
-                bytes,
-                at: self.last_read_at,
-            }));
+        let at = self.last_read_at;
+        if let Some(pos) = memchr::memrchr(b'\n', &self.buf[self.scanned..self.filled]) {
+            let end = self.scanned + pos + 1;
+            // No newline before `scanned`: count only the newly scanned bytes.
+            let lines = memchr::memchr_iter(b'\n', &self.buf[self.scanned..end]).count() as u64;
+            let span = Span {
+                start: self.start,
+                end,
+                lines,
+                at,
+            };
+            self.start = end;
+            self.scanned = end;
+            return Ok(Next::Lines(span));
         }
-        self.scanned = self.buf.len();
-        if self.buf.len() > self.max_line_bytes {
+        self.scanned = self.filled;
+        if self.filled - self.start > self.max_line_bytes {
             return Err(LineError::TooLong {
                 limit: self.max_line_bytes,
             });
@@ -142,52 +196,69 @@ impl LineBuffer {
         if !self.eof {
             return Ok(Next::NeedInput);
         }
-        if self.buf.is_empty() {
+        if self.start == self.filled {
             return Ok(Next::End);
         }
-        self.scanned = 0;
-        self.filled = 0;
-        Ok(Next::Line(Line {
-            bytes: std::mem::take(&mut self.buf),
-            at: self.last_read_at,
-        }))
+        let span = Span {
+            start: self.start,
+            end: self.filled,
+            lines: 1,
+            at,
+        };
+        self.start = self.filled;
+        Ok(Next::Lines(span))
     }
 
-    /// Space for the next read (one chunk). Asking again without a `commit` in between
-    /// hands out the same space.
+    /// The lines of `span`, which [`next_buffered`](Self::next_buffered) just returned.
+    pub fn chunk(&self, span: Span) -> Chunk<'_> {
+        Chunk {
+            bytes: &self.buf[span.start..span.end],
+            lines: span.lines,
+            at: span.at,
+        }
+    }
+
+    /// Space for the next read. Asking again without a `commit` in between hands out the
+    /// same space. Moves the unfinished line to the front first.
     pub fn spare(&mut self) -> &mut [u8] {
-        self.buf.resize(self.filled + CHUNK, 0);
-        &mut self.buf[self.filled..]
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.scanned -= self.start;
+            self.start = 0;
+        }
+        let end = self.filled + self.read_size;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        &mut self.buf[self.filled..end]
     }
 
     /// Takes the outcome of a read into [`spare`](Self::spare): `Ok(0)` is the end of the
     /// stream, an interrupted read is retried by the caller's next round, any other error
-    /// is returned.
+    /// is returned. A read that filled its space doubles the next one.
     pub fn commit(&mut self, read: io::Result<usize>) -> Result<(), LineError> {
         match read {
+            Ok(0) => {
+                self.eof = true;
+                Ok(())
+            }
             Ok(n) => {
-                self.filled += n.min(CHUNK);
-                self.buf.truncate(self.filled);
-                if n == 0 {
-                    self.eof = true;
-                } else {
-                    self.last_read_at = MonoNs::now();
+                self.last_read_at = MonoNs::now();
+                let n = n.min(self.read_size);
+                self.filled += n;
+                if n == self.read_size {
+                    self.read_size = (self.read_size * 2).min(MAX_READ);
                 }
                 Ok(())
             }
-            Err(e) => {
-                self.buf.truncate(self.filled);
-                if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(())
-                } else {
-                    Err(e.into())
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 }
 
-/// Splits a blocking byte stream into timed messages (see [`LineBuffer`] for the rules).
+/// Splits a blocking byte stream into timed chunks of lines (see [`LineBuffer`]).
 #[derive(Debug)]
 pub struct LineReader<R> {
     inner: R,
@@ -202,12 +273,12 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// The next message, `Ok(None)` at end of stream. An unterminated fragment at end of
-    /// stream is returned as a message.
-    pub fn next_line(&mut self) -> Result<Option<Line>, LineError> {
+    /// The next chunk of complete lines, `Ok(None)` at end of stream. An unterminated
+    /// fragment at end of stream is returned as a line.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk<'_>>, LineError> {
         loop {
             match self.lines.next_buffered()? {
-                Next::Line(line) => return Ok(Some(line)),
+                Next::Lines(span) => return Ok(Some(self.lines.chunk(span))),
                 Next::End => return Ok(None),
                 Next::NeedInput => {
                     let read = self.inner.read(self.lines.spare());
@@ -215,6 +286,11 @@ impl<R: Read> LineReader<R> {
                 }
             }
         }
+    }
+
+    /// The reader inside.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
     }
 }
 
@@ -226,8 +302,11 @@ mod tests {
         let mut r = LineReader::new(input, max);
         let mut out = Vec::new();
         loop {
-            match r.next_line() {
-                Ok(Some(l)) => out.push(Ok(decode(&l.bytes).0)),
+            match r.next_chunk() {
+                Ok(Some(c)) => {
+                    assert_eq!(c.lines().count() as u64, c.lines);
+                    out.extend(c.lines().map(|l| Ok(decode(l).0)));
+                }
                 Ok(None) => break,
                 Err(e) => {
                     out.push(Err(e.to_string()));
@@ -249,6 +328,62 @@ mod tests {
                 Ok("last".to_owned())
             ]
         );
+    }
+
+    /// A reader that returns at most `step` bytes per call, cycling 1..=step.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        k: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.k = self.k % self.step + 1;
+            let n = self.k.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lines_do_not_depend_on_how_reads_split_the_stream() {
+        let mut input = Vec::new();
+        for i in 0..3000 {
+            input.extend_from_slice(format_message(i % 7, i, 1_768_823_258_707).as_bytes());
+            input.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        }
+        input.extend_from_slice(b"tail");
+        let whole = lines(&input, 100);
+        assert_eq!(whole.len(), 3001);
+        for step in [1, 7, 300, 5000] {
+            let mut r = LineReader::new(
+                Trickle {
+                    data: &input,
+                    step,
+                    k: 0,
+                },
+                100,
+            );
+            let mut got = Vec::new();
+            while let Some(c) = r.next_chunk().expect("read") {
+                got.extend(c.lines().map(|l| Ok(decode(l).0)));
+            }
+            assert_eq!(got, whole, "reads of at most {step} bytes");
+        }
+    }
+
+    #[test]
+    fn reads_start_small_and_grow_while_they_fill_up() {
+        let mut b = LineBuffer::new(1 << 20);
+        assert_eq!(b.spare().len(), FIRST_READ);
+        let n = b.spare().len();
+        b.commit(Ok(n)).expect("commit");
+        assert_eq!(b.next_buffered().expect("next"), Next::NeedInput);
+        assert_eq!(b.spare().len(), 2 * FIRST_READ);
+        b.commit(Ok(1)).expect("commit");
+        assert_eq!(b.spare().len(), 2 * FIRST_READ);
     }
 
     #[test]

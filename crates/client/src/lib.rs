@@ -65,6 +65,11 @@ pub struct Cli {
     /// Write the JSONL event log of the client to FILE
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+    /// Busy-wait the last N microseconds before each send instead of sleeping them: sends
+    /// leave within a few microseconds of their deadline, at the cost of N µs of one core's
+    /// time per message per worker (0: sleep all the way)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub spin_us: u64,
 }
 
 /// Validated options: everything refused here is refused before any connection.
@@ -80,13 +85,23 @@ pub struct Options {
     pub seed: u64,
     pub seed_given: bool,
     pub events: Option<PathBuf>,
+    /// Busy-wait before each deadline (`--spin-us`).
+    pub spin: std::time::Duration,
 }
+
+/// Upper bound of `--spin-us`: one second of spinning per message is never what is meant.
+const MAX_SPIN_US: u64 = 1_000_000;
 
 impl Options {
     /// Validates the flags: counts ≥ 1, a known distribution with a valid parameter.
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
         anyhow::ensure!(cli.workers >= 1, "--workers must be at least 1");
         anyhow::ensure!(cli.intervals >= 1, "--intervals must be at least 1");
+        anyhow::ensure!(
+            cli.spin_us <= MAX_SPIN_US,
+            "--spin-us must be at most {MAX_SPIN_US} (1 s), got {}",
+            cli.spin_us
+        );
         let kind: DistKind = cli.dist.parse().context("--dist")?;
         let dist = Distribution::new(kind, cli.param, cli.shape)?;
         let connect_dist = match (cli.connect_dist, cli.connect_param) {
@@ -111,6 +126,7 @@ impl Options {
             seed: cli.seed.unwrap_or_else(rand::random),
             seed_given,
             events: cli.events,
+            spin: std::time::Duration::from_micros(cli.spin_us),
         })
     }
 }
@@ -120,6 +136,8 @@ impl Options {
 pub struct Outcome {
     pub ok: u32,
     pub failed: u32,
+    /// True when the event log could not be written completely.
+    pub log_failed: bool,
 }
 
 /// Runs every worker to its end and reports how many failed. Errors are only those that
@@ -140,7 +158,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
     } else {
         format!(" (pass --seed {} to reproduce)", opts.seed)
     };
-    out.line(&format!("Seed: {}{hint}", opts.seed));
+    out.line(format!("Seed: {}{hint}", opts.seed));
     out.event(ClientEvent::ClientStarted {
         workers: opts.workers,
         intervals: opts.intervals,
@@ -152,7 +170,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         server: opts.server.clone(),
         port: opts.port,
     });
-    out.line(&format!(
+    out.line(format!(
         "Starting {} threads connecting to {}:{}...",
         opts.workers, opts.server, opts.port
     ));
@@ -172,6 +190,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
                 start_offset_ms,
                 addrs: Arc::clone(&addrs),
                 out: Arc::clone(&out),
+                spin: opts.spin,
             };
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
@@ -181,7 +200,11 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         .context("cannot spawn a worker thread")?;
     gate.open();
 
-    let mut outcome = Outcome { ok: 0, failed: 0 };
+    let mut outcome = Outcome {
+        ok: 0,
+        failed: 0,
+        log_failed: false,
+    };
     for handle in handles {
         // A worker that panicked counts as failed; its panic message is already on stderr.
         match handle.join() {
@@ -193,6 +216,7 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
         workers_ok: outcome.ok,
         workers_failed: outcome.failed,
     });
-    out.line("All workers have finished.");
+    out.line("All workers have finished.".to_owned());
+    outcome.log_failed = out.finish();
     Ok(outcome)
 }

@@ -1,20 +1,95 @@
-//! The client's two outputs: console lines (verbose ones only with `--verbose`) and the
-//! JSONL event log, shared by all workers.
+//! The client's two outputs: console lines (verbose ones only with `--verbose`) and the JSONL
+//! event log. Workers only post to the process's writer thread (see [`arrivals::writer`]),
+//! which formats and writes both, so a worker's sends are never held up by output.
 
-use std::io::Write as _;
+use std::io::{BufWriter, Stdout, Write as _};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context as _;
 use arrivals::clock::unix_ms_now;
 use arrivals::events::{ClientEvent, EventLog, Record};
+use arrivals::writer::{Poster, Sink, Writer};
 use arrivals::{MonoNs, ProcessClock};
 
+/// What workers post to the writer.
+#[derive(Debug)]
+pub(crate) enum Post {
+    /// A console line, without its newline.
+    Line(String),
+    /// An event that happened at `at` (monotonic) / `unix_ms` (wall clock).
+    Event {
+        at: MonoNs,
+        unix_ms: f64,
+        event: ClientEvent,
+    },
+}
+
+/// The console and the event log, owned by the writer thread.
+#[derive(Debug)]
+pub(crate) struct Files {
+    clock: ProcessClock,
+    stdout: BufWriter<Stdout>,
+    log: Option<EventLog>,
+    log_failed: bool,
+}
+
+impl Files {
+    fn lost(&mut self, e: &std::io::Error) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "Error: cannot write the event log, no more events are recorded: {e}"
+        );
+        self.log = None;
+        self.log_failed = true;
+    }
+}
+
+impl Sink for Files {
+    type Post = Post;
+
+    fn handle(&mut self, post: Post) {
+        match post {
+            // A closed stdout (say, piped into `head`) must not stop the workers.
+            Post::Line(text) => {
+                let _ = writeln!(self.stdout, "{text}");
+            }
+            Post::Event { at, unix_ms, event } => {
+                let Some(log) = self.log.as_mut() else {
+                    return;
+                };
+                let record = Record {
+                    t_ms: self.clock.t_ms(at),
+                    unix_ms,
+                    event,
+                };
+                if let Err(e) = log.append(&record) {
+                    self.lost(&e);
+                }
+            }
+        }
+    }
+
+    fn idle(&mut self) {
+        let _ = self.stdout.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Some(log) = self.log.as_mut()
+            && let Err(e) = log.flush()
+        {
+            self.lost(&e);
+        }
+    }
+}
+
+/// The handle workers share.
 #[derive(Debug)]
 pub(crate) struct Output {
     clock: ProcessClock,
     verbose: bool,
-    log: Mutex<Option<EventLog>>,
+    post: Poster<Post>,
+    writer: Mutex<Option<Writer<Files>>>,
 }
 
 impl Output {
@@ -25,10 +100,19 @@ impl Output {
                     .with_context(|| format!("cannot create event log {}", path.display()))
             })
             .transpose()?;
+        let clock = ProcessClock::start();
+        let files = Files {
+            clock,
+            stdout: BufWriter::new(std::io::stdout()),
+            log,
+            log_failed: false,
+        };
+        let writer = Writer::spawn("output", files).context("cannot start the output thread")?;
         Ok(Self {
-            clock: ProcessClock::start(),
+            clock,
             verbose,
-            log: Mutex::new(log),
+            post: writer.poster(),
+            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -36,16 +120,15 @@ impl Output {
         &self.clock
     }
 
-    /// A line always printed. A closed stdout (say, piped into `head`) must not stop the
-    /// workers, so write errors are ignored.
-    pub(crate) fn line(&self, text: &str) {
-        let _ = writeln!(std::io::stdout(), "{text}");
+    /// A line always printed.
+    pub(crate) fn line(&self, text: String) {
+        self.post.post(Post::Line(text));
     }
 
-    /// A line printed only with `--verbose`.
+    /// A line printed only with `--verbose`; `text` is only called then.
     pub(crate) fn verbose(&self, text: impl FnOnce() -> String) {
         if self.verbose {
-            self.line(&text());
+            self.line(text());
         }
     }
 
@@ -61,22 +144,17 @@ impl Output {
 
     /// Records `event` as happening at `at` (monotonic) / `unix_ms` (wall clock).
     pub(crate) fn event_at(&self, at: MonoNs, unix_ms: f64, event: ClientEvent) {
-        // A poisoned lock only means another worker panicked mid-write; the log is still
-        // line-consistent because every write is one whole line.
-        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(log) = guard.as_mut() {
-            let record = Record {
-                t_ms: self.clock.t_ms(at),
-                unix_ms,
-                event,
-            };
-            if let Err(e) = log.write(&record) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "Error: cannot write the event log, no more events are recorded: {e}"
-                );
-                *guard = None;
-            }
-        }
+        self.post.post(Post::Event { at, unix_ms, event });
+    }
+
+    /// Writes out everything posted so far and stops the writer; true when the event log
+    /// lost records. Later posts are dropped.
+    pub(crate) fn finish(&self) -> bool {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        writer.is_some_and(|w| w.finish().log_failed)
     }
 }

@@ -2,12 +2,13 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 use arrivals::clock::unix_ms_now;
 use arrivals::events::ClientEvent;
-use arrivals::protocol::format_message;
+use arrivals::protocol::message_prefix;
 use arrivals::{Distribution, MonoNs};
 
 use crate::output::Output;
@@ -26,6 +27,8 @@ pub(crate) struct Job {
     pub start_offset_ms: f64,
     pub addrs: Arc<Vec<SocketAddr>>,
     pub out: Arc<Output>,
+    /// Busy-wait this long before each deadline (`--spin-us`).
+    pub spin: Duration,
 }
 
 /// The common start of all workers, taken once every worker thread is running, so that
@@ -88,7 +91,7 @@ pub(crate) fn run(job: Job) -> bool {
 }
 
 fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
-    sleep_until(offset(job.gate.wait(), job.start_offset_ms));
+    wait_until(offset(job.gate.wait(), job.start_offset_ms), Duration::ZERO);
 
     let connect_start = MonoNs::now();
     let connect_unix_ms = unix_ms_now();
@@ -129,21 +132,33 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
         connect_ms,
     });
 
+    // Timers fire when asked, not up to 50 µs later (the default slack); a refusal only
+    // costs precision, so it is not an error.
+    let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1));
     let start = MonoNs::now();
+    let mut line = Vec::with_capacity(64);
     for (seq, (interval_ms, deadline_ms)) in
         (1..=job.intervals).zip(Schedule::new(job.dist, job.seed))
     {
         let deadline = offset(start, deadline_ms);
-        sleep_until(deadline);
+        // Everything but the timestamp is written before the deadline...
+        message_prefix(&mut line, job.worker, seq);
+        wait_until(deadline, job.spin);
+        // ...and from the deadline to the write, only the clocks and the timestamp's digits.
         let actual = MonoNs::now();
         let unix_ms = unix_ms_now();
-        let text = format_message(job.worker, seq, unix_ms as u64);
+        let _ = writeln!(line, "{}", unix_ms as u64);
         stream
-            .write_all(format!("{text}\n").as_bytes())
+            .write_all(&line)
             .map_err(|e| format!("connection to {peer} lost after {sent} messages: {e}"))?;
         *sent += 1;
-        job.out
-            .verbose(|| format!("[Worker {}] Sending: {text}", job.worker));
+        job.out.verbose(|| {
+            format!(
+                "[Worker {}] Sending: {}",
+                job.worker,
+                String::from_utf8_lossy(line.trim_ascii_end())
+            )
+        });
         let clock = job.out.clock();
         job.out.event_at(
             actual,
@@ -188,13 +203,18 @@ fn offset(base: MonoNs, ms: f64) -> MonoNs {
     MonoNs(base.0 + (ms.max(0.0) * 1e6) as u64)
 }
 
-/// Sleeps until the monotonic clock reaches `deadline` (at once if it has).
-fn sleep_until(deadline: MonoNs) {
+/// Waits until the monotonic clock reaches `deadline` (at once if it has): sleeps to
+/// `deadline - spin`, then busy-waits the rest.
+fn wait_until(deadline: MonoNs, spin: Duration) {
+    let wake = MonoNs(deadline.0.saturating_sub(spin.as_nanos() as u64));
     loop {
         let now = MonoNs::now();
-        if now >= deadline {
-            return;
+        if now >= wake {
+            break;
         }
-        std::thread::sleep(Duration::from_nanos(deadline.0 - now.0));
+        std::thread::sleep(Duration::from_nanos(wake.0 - now.0));
+    }
+    while MonoNs::now() < deadline {
+        std::hint::spin_loop();
     }
 }

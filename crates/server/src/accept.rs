@@ -4,12 +4,13 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arrivals::clock::MonoNs;
 use arrivals::protocol::GREETING;
+use rustix::net::SendFlags;
 
 use crate::error::ServerError;
 use crate::recorder::{ConnId, Recorder};
@@ -163,23 +164,11 @@ pub(crate) fn classify(e: &io::Error) -> AcceptError {
 
 /// Sends the greeting without ever blocking or raising SIGPIPE. A peer that already left
 /// makes it fail, which callers ignore: the connection is still served and counted.
-pub(crate) fn send_greeting(socket: &impl AsRawFd) -> io::Result<()> {
+pub(crate) fn send_greeting(socket: &impl AsFd) -> io::Result<()> {
     let bytes = GREETING.as_bytes();
-    // SAFETY: `bytes` is a valid buffer of `len` bytes and the descriptor is a socket kept
-    // open by the borrow of `socket`.
-    let n = unsafe {
-        libc::send(
-            socket.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let n = rustix::net::send(socket, bytes, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)?;
     // The send buffer of a fresh socket holds far more than the 40-byte greeting.
-    if usize::try_from(n).ok() != Some(bytes.len()) {
+    if n != bytes.len() {
         return Err(io::Error::new(
             io::ErrorKind::WriteZero,
             "greeting only partly sent",

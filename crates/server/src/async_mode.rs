@@ -4,13 +4,13 @@
 
 use std::io;
 use std::net::TcpListener as StdListener;
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrivals::Chunk;
 use arrivals::clock::MonoNs;
 use arrivals::events::CloseReason;
-use arrivals::protocol::{Line, LineBuffer, LineError, Next};
+use arrivals::protocol::{LineBuffer, LineError, Next};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::accept::{AcceptError, classify, send_greeting};
 use crate::error::ServerError;
-use crate::recorder::{ConnId, Received, Recorder, Worker};
-use crate::shutdown::{Shutdown, StopDrain};
+use crate::recorder::{ConnId, Recorder, Worker};
+use crate::shutdown::{Shutdown, StopDrain, Unread};
 use crate::{Limits, STOP_DEADLINE};
 
 /// Serves each connection in a tokio task until `shutdown` is triggered, then waits (up to a
@@ -168,12 +168,13 @@ async fn serve_connection(
     _permit: OwnedSemaphorePermit,
 ) {
     // The OS thread of the runtime worker that starts serving the connection.
-    recorder.worker_started(conn, Worker::current());
-    let fd = stream.as_raw_fd();
-    let mut lines = AsyncLines::new(stream, Some(fd), max_line_bytes);
+    let Some(mut meter) = recorder.worker_started(conn, Worker::current()) else {
+        return;
+    };
+    let mut lines = AsyncLines::new(stream, max_line_bytes);
     let reason = loop {
-        match lines.next_line(&stop).await {
-            Ok(Some(line)) => recorder.message(conn, Received::from_line(&line)),
+        match lines.next_chunk(&stop).await {
+            Ok(Some(chunk)) => meter.lines(&chunk),
             Ok(None) if shutdown.is_triggered() => break CloseReason::ServerShutdown,
             Ok(None) => break CloseReason::PeerClosed,
             Err(e) => {
@@ -186,20 +187,17 @@ async fn serve_connection(
 }
 
 /// The async twin of `arrivals::protocol::LineReader`: the same `LineBuffer` rules, and a
-/// stopping server ends the stream after the bytes that had already arrived on `fd` (none
-/// without an `fd`).
+/// stopping server ends the stream after the bytes that had already arrived.
 struct AsyncLines<R> {
     inner: R,
-    fd: Option<RawFd>,
     lines: LineBuffer,
     drain: StopDrain,
 }
 
-impl<R: AsyncRead + Unpin> AsyncLines<R> {
-    fn new(inner: R, fd: Option<RawFd>, max_line_bytes: usize) -> Self {
+impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
+    fn new(inner: R, max_line_bytes: usize) -> Self {
         Self {
             inner,
-            fd,
             lines: LineBuffer::new(max_line_bytes),
             drain: StopDrain::default(),
         }
@@ -207,9 +205,8 @@ impl<R: AsyncRead + Unpin> AsyncLines<R> {
 
     /// One read after the stop: at most what had arrived when it came.
     async fn drain_read(&mut self) -> io::Result<usize> {
-        let n = self
-            .fd
-            .map_or(0, |fd| self.drain.allowance(fd, self.lines.spare().len()));
+        let want = self.lines.spare().len();
+        let n = self.drain.allowance(&self.inner, want);
         if n == 0 {
             return Ok(0);
         }
@@ -218,10 +215,13 @@ impl<R: AsyncRead + Unpin> AsyncLines<R> {
         Ok(read)
     }
 
-    async fn next_line(&mut self, stop: &watch::Receiver<bool>) -> Result<Option<Line>, LineError> {
+    async fn next_chunk(
+        &mut self,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Option<Chunk<'_>>, LineError> {
         loop {
             match self.lines.next_buffered()? {
-                Next::Line(line) => return Ok(Some(line)),
+                Next::Lines(span) => return Ok(Some(self.lines.chunk(span))),
                 Next::End => return Ok(None),
                 Next::NeedInput => {
                     let read = if *stop.borrow() {
@@ -247,13 +247,26 @@ mod tests {
 
     use super::*;
 
+    // Test streams that cannot tell what they hold: a stop ends them after the buffer.
+    impl Unread for &[u8] {
+        fn unread(&self) -> usize {
+            0
+        }
+    }
+
+    impl Unread for tokio::io::DuplexStream {
+        fn unread(&self) -> usize {
+            0
+        }
+    }
+
     /// Messages (or the error) of `input`, as text, through either reader.
     fn sync_lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
         let mut r = LineReader::new(input, max);
         let mut out = Vec::new();
         loop {
-            match r.next_line() {
-                Ok(Some(l)) => out.push(Ok(l.bytes)),
+            match r.next_chunk() {
+                Ok(Some(c)) => out.extend(c.lines().map(|l| Ok(l.to_vec()))),
                 Ok(None) => return out,
                 Err(e) => {
                     out.push(Err(e.to_string()));
@@ -269,11 +282,11 @@ mod tests {
             .expect("runtime");
         rt.block_on(async {
             let (_tx, stop) = watch::channel(false);
-            let mut r = AsyncLines::new(input, None, max);
+            let mut r = AsyncLines::new(input, max);
             let mut out = Vec::new();
             loop {
-                match r.next_line(&stop).await {
-                    Ok(Some(l)) => out.push(Ok(l.bytes)),
+                match r.next_chunk(&stop).await {
+                    Ok(Some(c)) => out.extend(c.lines().map(|l| Ok(l.to_vec()))),
                     Ok(None) => return out,
                     Err(e) => {
                         out.push(Err(e.to_string()));
@@ -322,13 +335,13 @@ mod tests {
                 .await
                 .expect("write");
             let (tx, stop) = watch::channel(false);
-            let mut r = AsyncLines::new(server, None, 100);
-            let first = r.next_line(&stop).await.expect("ok").expect("line");
-            assert_eq!(first.bytes, b"one");
+            let mut r = AsyncLines::new(server, 100);
+            let first = r.next_chunk(&stop).await.expect("ok").expect("line");
+            assert_eq!((first.bytes, first.lines), (&b"one\n"[..], 1));
             tx.send(true).expect("send");
-            let frag = r.next_line(&stop).await.expect("ok").expect("fragment");
-            assert_eq!(frag.bytes, b"tw");
-            assert!(r.next_line(&stop).await.expect("ok").is_none());
+            let frag = r.next_chunk(&stop).await.expect("ok").expect("fragment");
+            assert_eq!((frag.bytes, frag.lines), (&b"tw"[..], 1));
+            assert!(r.next_chunk(&stop).await.expect("ok").is_none());
             drop(client);
         });
     }
@@ -354,11 +367,10 @@ mod tests {
             }
             let (tx, stop) = watch::channel(false);
             tx.send(true).expect("send");
-            let fd = server.as_raw_fd();
-            let mut r = AsyncLines::new(server, Some(fd), 100);
+            let mut r = AsyncLines::new(server, 100);
             let mut got = Vec::new();
-            while let Some(line) = r.next_line(&stop).await.expect("read") {
-                got.push(line.bytes);
+            while let Some(chunk) = r.next_chunk(&stop).await.expect("read") {
+                got.extend(chunk.lines().map(<[u8]>::to_vec));
                 tokio::io::AsyncWriteExt::write_all(&mut peer, b"late\n")
                     .await
                     .expect("write");

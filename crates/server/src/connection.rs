@@ -4,22 +4,24 @@
 
 use std::io::{self, Read};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 use arrivals::events::CloseReason;
 use arrivals::protocol::LineReader;
 
-use crate::recorder::{ConnId, Received, Recorder};
+use crate::recorder::{Meter, Recorder};
 use crate::shutdown::{Ready, Shutdown, StopDrain, poll_readable};
 
-/// Reads `stream` until it ends, recording every message, then records the close.
+/// Reads `stream` until it ends, measuring every message with `meter`, then records the
+/// close.
 pub(crate) fn serve(
-    conn: ConnId,
+    mut meter: Meter,
     stream: &TcpStream,
     recorder: &Recorder,
     shutdown: &Shutdown,
     max_line_bytes: usize,
 ) {
+    let conn = meter.conn();
     let reader = StopAware {
         stream,
         shutdown,
@@ -27,8 +29,8 @@ pub(crate) fn serve(
     };
     let mut lines = LineReader::new(reader, max_line_bytes);
     let reason = loop {
-        match lines.next_line() {
-            Ok(Some(line)) => recorder.message(conn, Received::from_line(&line)),
+        match lines.next_chunk() {
+            Ok(Some(chunk)) => meter.lines(&chunk),
             Ok(None) if shutdown.is_triggered() => break CloseReason::ServerShutdown,
             Ok(None) => break CloseReason::PeerClosed,
             Err(e) => {
@@ -55,7 +57,7 @@ impl Read for StopAware<'_> {
         {
             return (&*self.stream).read(buf);
         }
-        let n = self.drain.allowance(self.stream.as_raw_fd(), buf.len());
+        let n = self.drain.allowance(&self.stream, buf.len());
         if n == 0 {
             return Ok(0);
         }
@@ -93,8 +95,12 @@ mod tests {
         };
         let mut lines = LineReader::new(reader, 1024);
         let mut got = Vec::new();
-        while let Some(line) = lines.next_line().expect("read") {
-            got.push(String::from_utf8(line.bytes).expect("utf8"));
+        while let Some(chunk) = lines.next_chunk().expect("read") {
+            got.extend(
+                chunk
+                    .lines()
+                    .map(|l| String::from_utf8(l.to_vec()).expect("utf8")),
+            );
             // Bytes sent after the stop are not read: the peer cannot hold the stop up.
             peer.write_all(b"late\n").expect("write");
         }

@@ -22,14 +22,15 @@ pub fn serve(
     while let Some(acc) = acceptor.next()? {
         let _ = send_greeting(&acc.stream);
         let conn = recorder.accepted(acc.at, acc.peer);
-        recorder.worker_started(conn, me);
-        connection::serve(
-            conn,
-            &acc.stream,
-            &recorder,
-            &shutdown,
-            limits.max_line_bytes,
-        );
+        if let Some(meter) = recorder.worker_started(conn, me) {
+            connection::serve(
+                meter,
+                &acc.stream,
+                &recorder,
+                &shutdown,
+                limits.max_line_bytes,
+            );
+        }
     }
     Ok(())
 }

@@ -19,6 +19,7 @@ mod connection;
 mod error;
 pub mod iterative;
 mod options;
+mod output;
 pub mod process;
 mod process_child;
 pub mod recorder;
@@ -39,7 +40,7 @@ use signal_hook::iterator::Signals;
 
 pub use error::ServerError;
 pub use options::{DEFAULT_MAX_CONNECTIONS, Mode, Options};
-pub use recorder::{Recorder, Totals};
+pub use recorder::{Gaps, Meter, Recorder, Totals};
 pub use shutdown::Shutdown;
 
 /// How long a stopping server waits for its connection workers before giving up on (or, in
@@ -87,13 +88,16 @@ pub fn run(options: Options) -> anyhow::Result<()> {
         max_connections: options.max_connections,
         max_line_bytes: options.max_line_bytes,
     };
-    let recorder = Arc::new(Recorder::new(
-        mode,
-        options.verbose,
-        clock,
-        log,
-        recorder::stdout_console(),
-    ));
+    let recorder = Arc::new(
+        Recorder::new(
+            mode,
+            options.verbose,
+            clock,
+            log,
+            recorder::stdout_console(),
+        )
+        .map_err(ServerError::setup("the output thread"))?,
+    );
     recorder.server_started(local, limits.max_connections, limits.max_line_bytes);
 
     let served = serve(mode, listener, Arc::clone(&recorder), shutdown, limits);

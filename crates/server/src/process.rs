@@ -6,7 +6,7 @@
 //! zombie.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufReader};
 use std::net::{Shutdown as SocketShutdown, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
@@ -16,12 +16,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use arrivals::Chunk;
 use arrivals::events::CloseReason;
+use rustix::io::Errno;
+use rustix::process::{
+    Pid, Signal, WaitId, WaitIdOptions, WaitOptions, kill_process, waitid, waitpid,
+};
 
 use crate::accept::{Acceptor, Admitted};
 use crate::error::ServerError;
-use crate::process_child::ChildRecord;
-use crate::recorder::{ConnId, Recorder, Worker};
+use crate::process_child::{Frame, read_frame};
+use crate::recorder::{ConnId, Meter, Recorder, Worker};
 use crate::shutdown::Shutdown;
 use crate::slots::{Permit, Slots};
 use crate::{Limits, STOP_DEADLINE};
@@ -174,22 +179,21 @@ impl LiveWorkers {
     /// Kills and reaps a worker whose `Child` handle was lost.
     fn kill_and_reap(&self, conn: ConnId, pid: u32) {
         kill(pid);
-        if let Ok(pid) = libc::pid_t::try_from(pid) {
-            // SAFETY: waitpid on our own unreaped child with a null status pointer.
-            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } < 0
-                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-            {}
+        if let Some(pid) = as_pid(pid) {
+            while let Err(Errno::INTR) = waitpid(Some(pid), WaitOptions::empty()) {}
         }
         self.remove(conn);
     }
 }
 
+fn as_pid(pid: u32) -> Option<Pid> {
+    Pid::from_raw(i32::try_from(pid).ok()?)
+}
+
 fn kill(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: plain kill(2); `pid` is an unreaped child of ours (see `LiveWorkers`).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
+    if let Some(pid) = as_pid(pid) {
+        // `pid` is an unreaped child of ours (see `LiveWorkers`): it cannot have been reused.
+        let _ = kill_process(pid, Signal::KILL);
     }
 }
 
@@ -208,30 +212,42 @@ impl Relay {
     fn run(self, mut child: Child) {
         let (conn, recorder) = (self.conn, &*self.recorder);
         let pid = child.id();
-        let mut started = false;
+        let mut meter: Option<Meter> = None;
         let mut end = None;
         if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<ChildRecord>(&line) {
-                    Ok(ChildRecord::Hello { worker }) => {
-                        recorder.worker_started(conn, worker);
-                        started = true;
+            let mut frames = BufReader::with_capacity(128 * 1024, stdout);
+            loop {
+                let frame = match read_frame(&mut frames) {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(e) => {
+                        recorder.error(
+                            conn,
+                            &format!("worker process {pid} sent an unreadable frame: {e}"),
+                        );
+                        break;
                     }
-                    Ok(ChildRecord::Message { message }) => recorder.message(conn, message),
-                    Ok(ChildRecord::Error { error }) => {
+                };
+                match frame {
+                    Frame::Hello(worker) => meter = recorder.worker_started(conn, worker),
+                    Frame::Lines { at, lines, bytes } => {
+                        if let Some(m) = meter.as_mut() {
+                            m.lines(&Chunk {
+                                bytes: &bytes,
+                                lines,
+                                at,
+                            });
+                        }
+                    }
+                    Frame::Error(error) => {
                         recorder.error(conn, &error);
                         end = Some(CloseReason::Error);
                     }
-                    Ok(ChildRecord::End) => end = Some(self.eof_reason()),
-                    Err(e) => recorder.error(
-                        conn,
-                        &format!("worker process {pid} sent an unreadable record: {e}"),
-                    ),
+                    Frame::End => end = Some(self.eof_reason()),
                 }
             }
         }
-        if !started {
+        if meter.is_none() {
             // The worker died before saying hello; its main thread would have served.
             recorder.worker_started(
                 conn,
@@ -273,21 +289,11 @@ impl Relay {
 
 /// Blocks until process `pid` (our child) has exited, without reaping it.
 fn wait_exited(pid: u32) {
-    loop {
-        // SAFETY: `info` is a valid, writable siginfo_t; WNOWAIT leaves the child waitable.
-        let rc = unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(
-                libc::P_PID,
-                libc::id_t::from(pid),
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
-        }
-    }
+    let Some(pid) = as_pid(pid) else { return };
+    while let Err(Errno::INTR) = waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    ) {}
 }
 
 /// Why a worker ended without reporting the end of its connection.

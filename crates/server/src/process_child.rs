@@ -1,62 +1,125 @@
 //! The worker process of `proc` mode: the server re-executes itself with a hidden flag for
-//! each connection, hands the accepted socket over as stdin, and reads one JSON record per
-//! line from the worker's stdout as things happen. Measurements (message instants on the
-//! system-wide monotonic clock) are taken here and turned into gaps by the parent's recorder,
-//! so nothing received is lost when the server stops.
+//! each connection, hands the accepted socket over as stdin, and reads compact binary frames
+//! from the worker's stdout. Measurements (the instant of each read on the system-wide
+//! monotonic clock) are taken here and turned into gaps by the parent's meter, so nothing
+//! received is lost when the server stops. Frames are batched: the worker writes them out when
+//! 64 KiB have gathered, whenever its socket has nothing more to read for now, and at the end.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 
 use anyhow::Context as _;
-use arrivals::protocol::LineReader;
-use serde::{Deserialize, Serialize};
+use arrivals::Chunk;
+use arrivals::clock::MonoNs;
+use arrivals::protocol::{LineBuffer, LineError, Next};
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, recv};
+use rustix::process::Signal;
 
-use crate::recorder::{Received, Worker};
+use crate::recorder::Worker;
 
-/// One line a worker process writes to its parent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
-pub(crate) enum ChildRecord {
-    /// First record: who serves the connection.
-    Hello {
-        worker: Worker,
-    },
-    Message {
-        message: Received,
+/// Written out once this much is buffered, even while more data is waiting.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// One frame a worker writes to its parent. On the wire (integers little-endian):
+/// `H pid:u32 tid:u64 ppid:u32`, `L at_ns:u64 lines:u64 len:u32 bytes`, `E len:u32 utf8`, `Z`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Frame {
+    /// First frame: who serves the connection.
+    Hello(Worker),
+    /// The lines of one read (see [`Chunk`]).
+    Lines {
+        at: MonoNs,
+        lines: u64,
+        bytes: Vec<u8>,
     },
     /// The connection failed (read error, over-long line); the worker exits next.
-    Error {
-        error: String,
-    },
+    Error(String),
     /// The peer (or the parent, at shutdown) closed the connection.
     End,
 }
 
+fn put_hello(out: &mut Vec<u8>, w: Worker) {
+    out.push(b'H');
+    out.extend_from_slice(&w.pid.to_le_bytes());
+    out.extend_from_slice(&w.tid.to_le_bytes());
+    out.extend_from_slice(&w.ppid.to_le_bytes());
+}
+
+fn put_lines(out: &mut Vec<u8>, chunk: &Chunk<'_>) {
+    out.push(b'L');
+    out.extend_from_slice(&chunk.at.0.to_le_bytes());
+    out.extend_from_slice(&chunk.lines.to_le_bytes());
+    // A chunk is at most --max-line-bytes plus one read, far below 4 GiB.
+    let len = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&chunk.bytes[..len as usize]);
+}
+
+fn put_error(out: &mut Vec<u8>, error: &str) {
+    let bytes = &error.as_bytes()[..error.len().min(4096)];
+    out.push(b'E');
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    r.read_exact(&mut b)?;
+    Ok(b)
+}
+
+fn take_vec(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let len = u32::from_le_bytes(take(r)?) as usize;
+    let mut bytes = vec![0u8; len];
+    r.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads the next frame; `Ok(None)` when the worker's output ended between frames.
+pub(crate) fn read_frame(r: &mut impl BufRead) -> io::Result<Option<Frame>> {
+    if r.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let [tag] = take(r)?;
+    let frame = match tag {
+        b'H' => Frame::Hello(Worker {
+            pid: u32::from_le_bytes(take(r)?),
+            tid: u64::from_le_bytes(take(r)?),
+            ppid: u32::from_le_bytes(take(r)?),
+        }),
+        b'L' => Frame::Lines {
+            at: MonoNs(u64::from_le_bytes(take(r)?)),
+            lines: u64::from_le_bytes(take(r)?),
+            bytes: take_vec(r)?,
+        },
+        b'E' => Frame::Error(String::from_utf8_lossy(&take_vec(r)?).into_owned()),
+        b'Z' => Frame::End,
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown frame tag {other:#04x}"),
+            ));
+        }
+    };
+    Ok(Some(frame))
+}
+
 /// Runs a worker for the server with PID `parent_pid`: serves the socket on stdin.
 pub(crate) fn run(parent_pid: u32, max_line_bytes: usize) -> anyhow::Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal; the
-    // unused arguments are zero as the man page asks.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-            0 as libc::c_ulong,
-        );
-    }
-    // The parent may have died before the prctl above took effect; then nobody would read
-    // our records, and the signal would never come.
+    // If the parent dies, so do we.
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .context("worker process: cannot set the parent-death signal")?;
+    // The parent may have died before that took effect; then nobody would read our frames,
+    // and the signal would never come.
     if std::os::unix::process::parent_id() != parent_pid {
         return Ok(());
     }
     // Ctrl-C goes to the whole foreground process group: the parent handles it and decides
     // when connections end (it closes their sockets), so the worker must not die of it.
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-    }
+    ignore_sigint().context("worker process: cannot ignore SIGINT")?;
     let socket = io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -68,40 +131,76 @@ pub(crate) fn run(parent_pid: u32, max_line_bytes: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Reads messages off `socket` and reports them on `out`, one flushed line per record.
+/// SIGINT ignored, through signal-hook's safe registration of the `SIG_IGN` disposition.
+fn ignore_sigint() -> io::Result<()> {
+    // An empty action list on a flag that is never read: the signal is caught and dropped.
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, flag).map(|_| ())
+}
+
+/// Reads messages off `socket` and reports them on `out` in batched frames.
 fn serve(socket: &TcpStream, out: &mut impl Write, max_line_bytes: usize) -> io::Result<()> {
-    emit(
-        out,
-        &ChildRecord::Hello {
-            worker: Worker::current(),
-        },
-    )?;
-    let mut lines = LineReader::new(socket, max_line_bytes);
+    let mut batch = Vec::with_capacity(BATCH_BYTES + 1024);
+    put_hello(&mut batch, Worker::current());
+    let mut lines = LineBuffer::new(max_line_bytes);
     loop {
-        match lines.next_line() {
-            Ok(Some(line)) => emit(
-                out,
-                &ChildRecord::Message {
-                    message: Received::from_line(&line),
-                },
-            )?,
-            Ok(None) => return emit(out, &ChildRecord::End),
+        match lines.next_buffered() {
+            Ok(Next::Lines(span)) => {
+                put_lines(&mut batch, &lines.chunk(span));
+                if batch.len() >= BATCH_BYTES {
+                    send(out, &mut batch)?;
+                }
+            }
+            Ok(Next::End) => {
+                batch.push(b'Z');
+                return send(out, &mut batch);
+            }
+            Ok(Next::NeedInput) => {
+                let read = read_or_send(socket, lines.spare(), out, &mut batch)?;
+                if let Err(e) = lines.commit(read) {
+                    put_error(&mut batch, &e.to_string());
+                    return send(out, &mut batch);
+                }
+            }
             Err(e) => {
-                return emit(
-                    out,
-                    &ChildRecord::Error {
-                        error: e.to_string(),
-                    },
-                );
+                put_error(&mut batch, &LineError::to_string(&e));
+                return send(out, &mut batch);
             }
         }
     }
 }
 
-fn emit(out: &mut impl Write, record: &ChildRecord) -> io::Result<()> {
-    let mut line = serde_json::to_vec(record)?;
-    line.push(b'\n');
-    out.write_all(&line)?;
+/// Reads what the socket has; when it has nothing for now, first sends the batch (so the
+/// parent hears of every message before the worker waits), then waits for data.
+fn read_or_send(
+    socket: &TcpStream,
+    buf: &mut [u8],
+    out: &mut impl Write,
+    batch: &mut Vec<u8>,
+) -> io::Result<io::Result<usize>> {
+    match recv(socket, &mut *buf, RecvFlags::DONTWAIT) {
+        Ok((n, _)) => return Ok(Ok(n)),
+        Err(Errno::AGAIN) => {}
+        Err(e) => return Ok(Err(e.into())),
+    }
+    send(out, batch)?;
+    let mut fds = [PollFd::new(socket, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => break,
+            Err(Errno::INTR) => {}
+            Err(e) => return Ok(Err(e.into())),
+        }
+    }
+    Ok((&*socket).read(buf))
+}
+
+fn send(out: &mut impl Write, batch: &mut Vec<u8>) -> io::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    out.write_all(batch)?;
+    batch.clear();
     out.flush()
 }
 
@@ -113,7 +212,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_reports_hello_messages_and_end() {
+    fn a_worker_reports_hello_lines_and_end_in_frames() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server_side, _) = listener.accept().expect("accept");
@@ -121,19 +220,68 @@ mod tests {
         drop(client);
         let mut out = Vec::new();
         serve(&server_side, &mut out, 100).expect("serve");
-        let records: Vec<ChildRecord> = String::from_utf8(out)
-            .expect("utf8")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("record"))
+        let mut r = &out[..];
+        let mut frames = Vec::new();
+        while let Some(f) = read_frame(&mut r).expect("frame") {
+            frames.push(f);
+        }
+        assert!(matches!(&frames[0], Frame::Hello(w) if w.pid == std::process::id()));
+        let lines: Vec<u8> = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Lines { bytes, .. } => Some(bytes.clone()),
+                _ => None,
+            })
+            .flatten()
             .collect();
-        assert_eq!(records.len(), 4);
-        assert!(
-            matches!(&records[0], ChildRecord::Hello { worker } if worker.pid == std::process::id())
-        );
-        let ChildRecord::Message { message } = &records[2] else {
-            panic!("not a message: {:?}", records[2]);
+        assert_eq!(lines, b"one\r\ntwo\xff\n");
+        let count: u64 = frames
+            .iter()
+            .map(|f| match f {
+                Frame::Lines { lines, .. } => *lines,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(count, 2);
+        assert_eq!(frames.last(), Some(&Frame::End));
+    }
+
+    #[test]
+    fn frames_round_trip_and_garbage_is_an_error() {
+        let mut buf = Vec::new();
+        let w = Worker {
+            pid: 1,
+            tid: 2,
+            ppid: 3,
         };
-        assert_eq!((message.bytes, message.lossy), (4, true));
-        assert_eq!(records[3], ChildRecord::End);
+        put_hello(&mut buf, w);
+        put_lines(
+            &mut buf,
+            &Chunk {
+                bytes: b"a\nb\n",
+                lines: 2,
+                at: MonoNs(42),
+            },
+        );
+        put_error(&mut buf, "boom");
+        buf.push(b'Z');
+        let mut r = &buf[..];
+        assert_eq!(read_frame(&mut r).expect("h"), Some(Frame::Hello(w)));
+        assert_eq!(
+            read_frame(&mut r).expect("l"),
+            Some(Frame::Lines {
+                at: MonoNs(42),
+                lines: 2,
+                bytes: b"a\nb\n".to_vec()
+            })
+        );
+        assert_eq!(
+            read_frame(&mut r).expect("e"),
+            Some(Frame::Error("boom".into()))
+        );
+        assert_eq!(read_frame(&mut r).expect("z"), Some(Frame::End));
+        assert_eq!(read_frame(&mut r).expect("eof"), None);
+        assert!(read_frame(&mut &b"Q"[..]).is_err());
+        assert!(read_frame(&mut &b"L\x01"[..]).is_err());
     }
 }

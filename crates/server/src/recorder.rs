@@ -1,20 +1,24 @@
 //! The one place where measurements are made and reported: connection and data gaps, the
-//! console lines, and the event log. Every mode feeds it the same calls (accept, worker
-//! start, message, error, close, finish); it serialises them under one lock so a two-line
-//! console message is never interleaved with another.
+//! console lines, and the event log. Connections are registered, started and closed under
+//! one lock (a few times per connection); messages never take it: each connection's
+//! [`Meter`] keeps its own gaps and counters, and what must be printed or logged goes to the
+//! process's writer thread ([`output`](crate::output)), which formats and writes it.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use arrivals::clock::{MonoNs, ProcessClock, unix_ms_now};
-use arrivals::events::{CloseReason, EventLog, Record, ServerEvent};
-use arrivals::protocol::{Line, decode, escape_control, parse_message};
-use arrivals::stats::{format_avg_ms, mean};
+use arrivals::Chunk;
+use arrivals::clock::{MonoNs, ProcessClock};
+use arrivals::events::{CloseReason, EventLog, ServerEvent};
+use arrivals::stats::format_avg_ms;
+use arrivals::writer::{Poster, Writer};
 use serde::{Deserialize, Serialize};
 
 use crate::options::Mode;
+use crate::output::{Output, Post};
 
 /// Connection id, counting from 1 in accept order.
 pub type ConnId = u64;
@@ -32,43 +36,33 @@ impl Worker {
     pub fn current() -> Self {
         Self {
             pid: std::process::id(),
-            tid: gettid(),
+            tid: u64::from(
+                rustix::thread::gettid()
+                    .as_raw_nonzero()
+                    .get()
+                    .unsigned_abs(),
+            ),
             ppid: std::os::unix::process::parent_id(),
         }
     }
 }
 
-/// The kernel's id of the calling thread.
-pub fn gettid() -> u64 {
-    // SAFETY: gettid takes no arguments, cannot fail and touches no memory.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    u64::try_from(tid).unwrap_or(0)
+/// A count and a sum of gaps, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gaps {
+    pub n: u64,
+    pub sum_ms: f64,
 }
 
-/// One message as a worker read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Received {
-    /// When the read that completed the message returned.
-    pub at: MonoNs,
-    /// Bytes without the line terminator (`\n` or `\r\n`).
-    pub bytes: usize,
-    /// Lossily decoded text.
-    pub text: String,
-    /// True when bytes that are not UTF-8 were replaced.
-    pub lossy: bool,
-}
+impl Gaps {
+    /// The mean gap; `None` without gaps.
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum_ms / self.n as f64)
+    }
 
-impl Received {
-    /// Decodes a line from the line reader.
-    pub fn from_line(line: &Line) -> Self {
-        let (text, lossy) = decode(&line.bytes);
-        let bytes = line.bytes.strip_suffix(b"\r").unwrap_or(&line.bytes).len();
-        Self {
-            at: line.at,
-            bytes,
-            text,
-            lossy,
-        }
+    fn add(&mut self, other: Gaps) {
+        self.n += other.n;
+        self.sum_ms += other.sum_ms;
     }
 }
 
@@ -77,8 +71,27 @@ impl Received {
 pub struct Totals {
     pub connections: u64,
     pub messages: u64,
-    pub connection_gaps: Vec<f64>,
-    pub data_gaps: Vec<f64>,
+    pub connection_gaps: Gaps,
+    pub data_gaps: Gaps,
+    /// True when the event log could not be written completely.
+    pub log_failed: bool,
+}
+
+/// A connection's counters as its meter last left them: written only by the meter's
+/// thread, read when the connection closes or the server stops without it.
+#[derive(Debug, Default)]
+struct Tally {
+    messages: AtomicU64,
+    gap_sum_bits: AtomicU64,
+}
+
+impl Tally {
+    fn gaps(&self) -> Gaps {
+        Gaps {
+            n: self.messages.load(Ordering::Acquire),
+            sum_ms: f64::from_bits(self.gap_sum_bits.load(Ordering::Acquire)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -87,17 +100,12 @@ struct Conn {
     accepted_at: MonoNs,
     /// Time since the previous accept, `None` for the first connection.
     gap_ms: Option<f64>,
-    /// Instant of the last message, or of the accept before any message.
-    last_at: MonoNs,
-    messages: u64,
     started: bool,
+    tally: Arc<Tally>,
 }
 
 #[derive(Debug)]
 struct State {
-    console: Console,
-    log: Option<EventLog>,
-    log_failed: bool,
     finished: bool,
     next_conn: ConnId,
     last_accept: Option<MonoNs>,
@@ -109,29 +117,79 @@ struct State {
 #[derive(Debug)]
 pub struct Recorder {
     mode: Mode,
-    verbose: bool,
-    clock: ProcessClock,
+    /// True when messages must reach the writer (verbose console or event log).
+    report_messages: bool,
+    out: Poster<Post>,
+    writer: Mutex<Option<Writer<Output>>>,
     state: Mutex<State>,
 }
 
+/// Measures the messages of one connection on the thread that reads it: the data gap of
+/// every line, counted locally, with no lock.
+#[derive(Debug)]
+pub struct Meter {
+    conn: ConnId,
+    peer: SocketAddr,
+    /// Instant of the last read with lines, or of the accept before any.
+    last_at: MonoNs,
+    gaps: Gaps,
+    tally: Arc<Tally>,
+    out: Option<Poster<Post>>,
+}
+
+impl Meter {
+    /// The connection this meter measures.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Records the lines of one read. They were all observed when that read returned: the
+    /// first line's gap is measured from the previous read with lines (or the accept), the
+    /// others' are 0.
+    pub fn lines(&mut self, chunk: &Chunk<'_>) {
+        if chunk.lines == 0 {
+            return;
+        }
+        let first_gap_ms = chunk.at.ms_since(self.last_at);
+        self.last_at = self.last_at.max(chunk.at);
+        let first_seq = self.gaps.n + 1;
+        self.gaps.n += chunk.lines;
+        self.gaps.sum_ms += first_gap_ms;
+        self.tally
+            .gap_sum_bits
+            .store(self.gaps.sum_ms.to_bits(), Ordering::Release);
+        self.tally.messages.store(self.gaps.n, Ordering::Release);
+        if let Some(out) = &self.out {
+            out.post(Post::Lines {
+                conn: self.conn,
+                peer: self.peer,
+                first_seq,
+                first_gap_ms,
+                at: chunk.at,
+                bytes: chunk.bytes.to_vec(),
+            });
+        }
+    }
+}
+
 impl Recorder {
-    /// A recorder printing to `console` and, when given, logging to `log`. `clock` is the
-    /// process's time origin for the log's `t_ms`.
+    /// A recorder printing to `console` and, when given, logging to `log`, through a writer
+    /// thread of its own. `clock` is the process's time origin for the log's `t_ms`.
     pub fn new(
         mode: Mode,
         verbose: bool,
         clock: ProcessClock,
         log: Option<EventLog>,
         console: Box<dyn Write + Send>,
-    ) -> Self {
-        Self {
+    ) -> io::Result<Self> {
+        let report_messages = verbose || log.is_some();
+        let writer = Writer::spawn("output", Output::new(verbose, clock, log, console))?;
+        Ok(Self {
             mode,
-            verbose,
-            clock,
+            report_messages,
+            out: writer.poster(),
+            writer: Mutex::new(Some(writer)),
             state: Mutex::new(State {
-                console: Console(console),
-                log,
-                log_failed: false,
                 finished: false,
                 next_conn: 0,
                 last_accept: None,
@@ -139,17 +197,26 @@ impl Recorder {
                 totals: Totals {
                     connections: 0,
                     messages: 0,
-                    connection_gaps: Vec::new(),
-                    data_gaps: Vec::new(),
+                    connection_gaps: Gaps::default(),
+                    data_gaps: Gaps::default(),
+                    log_failed: false,
                 },
             }),
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Each update below leaves the state consistent before it can panic (a panic could
-        // only come from formatting), so a poisoned lock still holds usable data.
+        // Each update below leaves the state consistent before it can panic, so a poisoned
+        // lock still holds usable data.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn print(&self, text: String) {
+        self.out.post(Post::Print(text));
+    }
+
+    fn event(&self, at: MonoNs, event: ServerEvent) {
+        self.out.post(Post::Event { at, event });
     }
 
     /// Announces the bound server: the ready and `Listening on` lines and `server_started`.
@@ -160,14 +227,11 @@ impl Recorder {
         } else {
             "concurrent"
         };
-        let mut st = self.lock();
-        st.print(&format!(
+        self.print(format!(
             "The {kind} TCP server is ready to receive (PID = {pid})\nListening on {local}\n"
         ));
-        let at = MonoNs::now();
-        self.log(
-            &mut st,
-            at,
+        self.event(
+            MonoNs::now(),
             ServerEvent::ServerStarted {
                 mode: self.mode.name().to_owned(),
                 address: local.ip().to_string(),
@@ -188,7 +252,7 @@ impl Recorder {
         let gap_ms = st.last_accept.map(|prev| at.ms_since(prev));
         st.last_accept = Some(st.last_accept.map_or(at, |prev| prev.max(at)));
         if let Some(gap) = gap_ms {
-            st.totals.connection_gaps.push(gap);
+            st.totals.connection_gaps.add(Gaps { n: 1, sum_ms: gap });
         }
         st.totals.connections += 1;
         st.conns.insert(
@@ -197,22 +261,34 @@ impl Recorder {
                 peer,
                 accepted_at: at,
                 gap_ms,
-                last_at: at,
-                messages: 0,
                 started: false,
+                tally: Arc::default(),
             },
         );
         conn
     }
 
     /// Says which process and thread serve `conn`: prints the connection's console line(s)
-    /// and logs `connection_accepted` (timed at the accept).
-    pub fn worker_started(&self, conn: ConnId, worker: Worker) {
+    /// and logs `connection_accepted` (timed at the accept). Returns the connection's meter
+    /// (`None` once the server has finished).
+    pub fn worker_started(&self, conn: ConnId, worker: Worker) -> Option<Meter> {
         let mut st = self.lock();
         self.start(&mut st, conn, worker);
+        let c = st.conns.get(&conn)?;
+        Some(Meter {
+            conn,
+            peer: c.peer,
+            last_at: c.accepted_at,
+            gaps: Gaps::default(),
+            tally: Arc::clone(&c.tally),
+            out: self.report_messages.then(|| self.out.clone()),
+        })
     }
 
     fn start(&self, st: &mut State, conn: ConnId, worker: Worker) {
+        if st.finished {
+            return;
+        }
         let Some(c) = st.conns.get_mut(&conn) else {
             return;
         };
@@ -222,16 +298,15 @@ impl Recorder {
         c.started = true;
         let (peer, at, gap_ms) = (c.peer, c.accepted_at, c.gap_ms);
         if self.mode.is_iterative() {
-            st.print(&format!("[+] New connection from {peer}\n"));
+            self.print(format!("[+] New connection from {peer}\n"));
         } else {
-            st.print(&format!(
+            self.print(format!(
                 "[+] New server socket worker spawned for client {peer}\n\
                  Thread ID: {} - PID: {} - PPID: {}\n",
                 worker.tid, worker.pid, worker.ppid
             ));
         }
-        self.log(
-            st,
+        self.event(
             at,
             ServerEvent::ConnectionAccepted {
                 conn,
@@ -243,56 +318,19 @@ impl Recorder {
         );
     }
 
-    /// Records a message on `conn` and its data gap.
-    pub fn message(&self, conn: ConnId, msg: Received) {
-        let mut st = self.lock();
-        self.ensure_started(&mut st, conn);
-        let Some(c) = st.conns.get_mut(&conn) else {
-            return;
-        };
-        let gap_ms = msg.at.ms_since(c.last_at);
-        c.last_at = c.last_at.max(msg.at);
-        c.messages += 1;
-        let (seq, peer) = (c.messages, c.peer);
-        st.totals.data_gaps.push(gap_ms);
-        st.totals.messages += 1;
-        if self.verbose {
-            st.print(&format!(
-                "Sentence \"{}\" received from {peer}\n",
-                escape_control(&msg.text)
-            ));
-        }
-        let unix_at = unix_ms_at(msg.at);
-        let parsed = parse_message(&msg.text);
-        self.log(
-            &mut st,
-            msg.at,
-            ServerEvent::MessageReceived {
-                conn,
-                seq,
-                bytes: msg.bytes,
-                lossy: msg.lossy,
-                gap_ms,
-                worker: parsed.map(|p| p.worker),
-                worker_event: parsed.map(|p| p.event),
-                sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
-                latency_ms: parsed.map(|p| unix_at - p.sent_unix_ms as f64),
-                text: msg.text,
-            },
-        );
-    }
-
     /// Records an error on `conn` (the close follows separately).
     pub fn error(&self, conn: ConnId, error: &str) {
         let mut st = self.lock();
         self.ensure_started(&mut st, conn);
+        if st.finished {
+            return;
+        }
         let Some(c) = st.conns.get(&conn) else {
             return;
         };
         // On stderr: stdout keeps the seed's line formats, which other programs parse.
         crate::note!("[!] Connection error for {}: {error}", c.peer);
-        self.log(
-            &mut st,
+        self.event(
             MonoNs::now(),
             ServerEvent::ConnectionError {
                 conn,
@@ -301,7 +339,8 @@ impl Recorder {
         );
     }
 
-    /// Records the end of `conn`; later calls for it are ignored.
+    /// Records the end of `conn` (its meter has recorded its last lines); later calls for
+    /// it are ignored.
     pub fn closed(&self, conn: ConnId, reason: CloseReason) {
         let mut st = self.lock();
         self.close(&mut st, conn, reason);
@@ -309,16 +348,21 @@ impl Recorder {
 
     fn close(&self, st: &mut State, conn: ConnId, reason: CloseReason) {
         self.ensure_started(st, conn);
+        if st.finished {
+            return;
+        }
         let Some(c) = st.conns.remove(&conn) else {
             return;
         };
-        st.print(&format!("[x] Connection closed for {}\n", c.peer));
-        self.log(
-            st,
+        let gaps = c.tally.gaps();
+        st.totals.messages += gaps.n;
+        st.totals.data_gaps.add(gaps);
+        self.print(format!("[x] Connection closed for {}\n", c.peer));
+        self.event(
             MonoNs::now(),
             ServerEvent::ConnectionClosed {
                 conn,
-                messages: c.messages,
+                messages: gaps.n,
                 reason,
             },
         );
@@ -332,102 +376,61 @@ impl Recorder {
         }
     }
 
-    /// Closes what is still open (reason `server_shutdown`), prints the closing lines and
-    /// logs `server_stopped`. Later calls on the recorder are ignored.
+    /// Closes what is still open (reason `server_shutdown`), prints the closing lines, logs
+    /// `server_stopped` and waits until the writer has written everything. Later calls on
+    /// the recorder are ignored.
     pub fn finish(&self) -> Totals {
         let mut st = self.lock();
-        if st.finished {
-            return st.totals.clone();
-        }
-        let mut open: Vec<ConnId> = st.conns.keys().copied().collect();
-        open.sort_unstable();
-        for conn in open {
-            self.close(&mut st, conn, CloseReason::ServerShutdown);
-        }
-        let totals = st.totals.clone();
-        let conn_avg = mean(&totals.connection_gaps);
-        let data_avg = mean(&totals.data_gaps);
-        st.print(&format!(
-            "The server is terminating\n\
-             Average connection inter-arrival time: {} (n = {})\n\
-             Average data inter-arrival time: {} (n = {})\n",
-            format_avg_ms(conn_avg),
-            totals.connection_gaps.len(),
-            format_avg_ms(data_avg),
-            totals.data_gaps.len(),
-        ));
-        self.log(
-            &mut st,
-            MonoNs::now(),
-            ServerEvent::ServerStopped {
-                connections: totals.connections,
-                messages: totals.messages,
-                connection_gaps: totals.connection_gaps.len() as u64,
-                avg_connection_gap_ms: conn_avg,
-                data_gaps: totals.data_gaps.len() as u64,
-                avg_data_gap_ms: data_avg,
-            },
-        );
-        st.finished = true;
-        st.log = None;
-        totals
-    }
-
-    fn log(&self, st: &mut State, at: MonoNs, event: ServerEvent) {
-        if st.finished {
-            return;
-        }
-        let Some(log) = st.log.as_mut() else {
-            return;
-        };
-        let record = Record {
-            t_ms: self.clock.t_ms(at),
-            unix_ms: unix_ms_at(at),
-            event,
-        };
-        if let Err(e) = log.write(&record) {
-            if !st.log_failed {
-                st.log_failed = true;
-                crate::note!("warning: cannot write the event log: {e}");
+        if !st.finished {
+            let mut open: Vec<ConnId> = st.conns.keys().copied().collect();
+            open.sort_unstable();
+            for conn in open {
+                self.close(&mut st, conn, CloseReason::ServerShutdown);
+            }
+            let totals = &st.totals;
+            let conn_avg = totals.connection_gaps.mean();
+            let data_avg = totals.data_gaps.mean();
+            self.print(format!(
+                "The server is terminating\n\
+                 Average connection inter-arrival time: {} (n = {})\n\
+                 Average data inter-arrival time: {} (n = {})\n",
+                format_avg_ms(conn_avg),
+                totals.connection_gaps.n,
+                format_avg_ms(data_avg),
+                totals.data_gaps.n,
+            ));
+            self.event(
+                MonoNs::now(),
+                ServerEvent::ServerStopped {
+                    connections: totals.connections,
+                    messages: totals.messages,
+                    connection_gaps: totals.connection_gaps.n,
+                    avg_connection_gap_ms: conn_avg,
+                    data_gaps: totals.data_gaps.n,
+                    avg_data_gap_ms: data_avg,
+                },
+            );
+            st.finished = true;
+            let writer = self
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(writer) = writer {
+                st.totals.log_failed = writer.finish().log_failed();
             }
         }
+        st.totals.clone()
     }
 }
 
-impl State {
-    /// Writes console text and flushes it; a closed stdout must not stop the server.
-    fn print(&mut self, text: &str) {
-        if self.finished {
-            return;
-        }
-        let _ = self.console.0.write_all(text.as_bytes());
-        let _ = self.console.0.flush();
-    }
-}
-
-/// Where console lines go (stdout, or a buffer in tests).
-struct Console(Box<dyn Write + Send>);
-
-impl std::fmt::Debug for Console {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Console")
-    }
-}
-
-/// The wall-clock time of the monotonic instant `at` (in the past or now).
-fn unix_ms_at(at: MonoNs) -> f64 {
-    unix_ms_now() - MonoNs::now().ms_since(at)
-}
-
-/// A console that is the process's stdout, flushed by the recorder after each message.
+/// A console that is the process's stdout, flushed by the writer whenever it runs dry.
 pub fn stdout_console() -> Box<dyn Write + Send> {
     Box::new(io::stdout())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     /// A console that keeps what was printed.
@@ -458,16 +461,16 @@ mod tests {
             ProcessClock::start(),
             None,
             Box::new(out.clone()),
-        );
+        )
+        .expect("recorder");
         (r, out)
     }
 
-    fn msg(at_ms: u64, text: &str) -> Received {
-        Received {
+    fn chunk(at_ms: u64, bytes: &[u8]) -> Chunk<'_> {
+        Chunk {
+            bytes,
+            lines: bytes.iter().filter(|&&b| b == b'\n').count().max(1) as u64,
             at: MonoNs(at_ms * 1_000_000),
-            bytes: text.len(),
-            text: text.to_owned(),
-            lossy: false,
         }
     }
 
@@ -476,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn gaps_are_measured_from_the_previous_accept_and_message() {
+    fn gaps_are_measured_from_the_previous_accept_and_read() {
         let (r, out) = recorder(Mode::Thr);
         let w = Worker {
             pid: 10,
@@ -485,17 +488,31 @@ mod tests {
         };
         let a = r.accepted(MonoNs(1_000_000_000), peer(1));
         let b = r.accepted(MonoNs(1_250_000_000), peer(2));
-        r.worker_started(b, w);
-        r.worker_started(a, w);
-        r.message(a, msg(1_100, "Worker 1, Event 1, Timestamp 5"));
-        r.message(b, msg(1_300, "x"));
-        r.message(a, msg(1_400, "\x1b[31m"));
+        let mut mb = r.worker_started(b, w).expect("meter");
+        let mut ma = r.worker_started(a, w).expect("meter");
+        ma.lines(&chunk(1_100, b"Worker 1, Event 1, Timestamp 5\n"));
+        mb.lines(&chunk(1_300, b"x\n"));
+        // Two lines of one read: observed together, the second with a gap of 0.
+        ma.lines(&chunk(1_400, b"\x1b[31m\ny\n"));
         r.closed(a, CloseReason::PeerClosed);
         r.closed(a, CloseReason::Error);
         let totals = r.finish();
         assert_eq!(totals.connections, 2);
-        assert_eq!(totals.connection_gaps, vec![250.0]);
-        assert_eq!(totals.data_gaps, vec![100.0, 50.0, 300.0]);
+        assert_eq!(totals.messages, 4);
+        assert_eq!(
+            totals.connection_gaps,
+            Gaps {
+                n: 1,
+                sum_ms: 250.0
+            }
+        );
+        assert_eq!(
+            totals.data_gaps,
+            Gaps {
+                n: 4,
+                sum_ms: 450.0
+            }
+        );
         let text = out.text();
         assert!(text.contains(
             "[+] New server socket worker spawned for client 127.0.0.1:2\n\
@@ -511,7 +528,7 @@ mod tests {
             "[x] Connection closed for 127.0.0.1:2\n\
              The server is terminating\n\
              Average connection inter-arrival time: 250.00 ms (n = 1)\n\
-             Average data inter-arrival time: 150.00 ms (n = 3)\n"
+             Average data inter-arrival time: 112.50 ms (n = 4)\n"
         ));
     }
 
@@ -521,7 +538,7 @@ mod tests {
         let a = r.accepted(MonoNs::now(), peer(7));
         r.closed(a, CloseReason::PeerClosed);
         r.finish();
-        r.message(a, msg(1, "late"));
+        assert!(r.worker_started(a, Worker::current()).is_none());
         assert_eq!(
             out.text(),
             "[+] New connection from 127.0.0.1:7\n\
@@ -533,13 +550,16 @@ mod tests {
     }
 
     #[test]
-    fn crlf_and_invalid_utf8_lines_are_measured_without_terminator() {
-        let m = Received::from_line(&Line {
-            bytes: b"ok \xff\r".to_vec(),
-            at: MonoNs(5),
-        });
-        assert_eq!(m.bytes, 4);
-        assert!(m.lossy);
-        assert_eq!(m.text, "ok \u{FFFD}");
+    fn a_connection_still_open_at_the_stop_keeps_what_its_meter_counted() {
+        let (r, out) = recorder(Mode::Async);
+        let a = r.accepted(MonoNs(1_000_000_000), peer(3));
+        let mut m = r.worker_started(a, Worker::current()).expect("meter");
+        m.lines(&chunk(1_010, b"one\ntwo\n"));
+        let totals = r.finish();
+        assert_eq!((totals.messages, totals.data_gaps.n), (2, 2));
+        // After the stop, a meter's lines are neither counted nor printed.
+        m.lines(&chunk(1_020, b"late\n"));
+        assert_eq!(r.finish().messages, 2);
+        assert!(!out.text().contains("late"));
     }
 }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+
 /// A self-pipe: `notify` makes its read end readable until `drain` empties it.
 #[derive(Debug)]
 pub(crate) struct Wakeup {
@@ -121,8 +124,8 @@ impl StopDrain {
 
     /// How many bytes the next read may take (at most `want`); 0 means the connection is
     /// done. The first call measures what `fd` has received and not yet been read.
-    pub(crate) fn allowance(&mut self, fd: RawFd, want: usize) -> usize {
-        (*self.left.get_or_insert_with(|| unread_bytes(fd))).min(want)
+    pub(crate) fn allowance(&mut self, socket: &impl Unread, want: usize) -> usize {
+        (*self.left.get_or_insert_with(|| socket.unread())).min(want)
     }
 
     /// Counts `n` bytes read under the allowance.
@@ -133,26 +136,40 @@ impl StopDrain {
     }
 }
 
-/// Bytes received on socket `fd` and not yet read (`FIONREAD`); 0 if it cannot be told.
-fn unread_bytes(fd: RawFd) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one c_int through the pointer, valid for the whole call; a bad
-    // fd only makes the call fail.
-    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
-    if rc == 0 {
-        usize::try_from(n).unwrap_or(0)
-    } else {
-        0
+/// A byte stream that can tell how much it has received and not yet been read.
+pub(crate) trait Unread {
+    /// Bytes waiting to be read; 0 if it cannot be told.
+    fn unread(&self) -> usize;
+}
+
+/// Bytes received on `socket` and not yet read (`FIONREAD`); 0 if it cannot be told.
+fn unread_bytes(socket: impl AsFd) -> usize {
+    rustix::io::ioctl_fionread(socket).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+impl Unread for std::net::TcpStream {
+    fn unread(&self) -> usize {
+        unread_bytes(self)
+    }
+}
+
+impl Unread for &std::net::TcpStream {
+    fn unread(&self) -> usize {
+        unread_bytes(self)
+    }
+}
+
+impl Unread for tokio::net::TcpStream {
+    fn unread(&self) -> usize {
+        unread_bytes(self)
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests_support {
-    use std::os::fd::AsRawFd;
-
     /// Bytes received on `socket` and not yet read.
-    pub(crate) fn unread(socket: &impl AsRawFd) -> usize {
-        super::unread_bytes(socket.as_raw_fd())
+    pub(crate) fn unread(socket: &impl std::os::fd::AsFd) -> usize {
+        super::unread_bytes(socket)
     }
 }
 
@@ -175,52 +192,41 @@ pub(crate) fn poll_readable(
     timeout: Option<Duration>,
 ) -> io::Result<Ready> {
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut pollfds: Vec<libc::pollfd> = fds
+    let wakeup = shutdown.inner.wakeup.fd();
+    let mut pollfds: Vec<PollFd<'_>> = fds
         .iter()
-        .map(|fd| fd.as_raw_fd())
-        .chain(std::iter::once(shutdown.fd()))
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
+        .chain(std::iter::once(&wakeup))
+        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
         .collect();
     loop {
         if shutdown.is_triggered() {
             return Ok(Ready::Shutdown);
         }
-        let timeout_ms: libc::c_int = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                // Round up so that a sub-millisecond remainder does not spin with timeout 0.
-                let ms = left.as_nanos().div_ceil(1_000_000);
-                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        let left = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            // Round up so that a sub-millisecond remainder does not spin with timeout 0.
+            let ms = left.as_nanos().div_ceil(1_000_000);
+            let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+            Timespec {
+                tv_sec: secs,
+                tv_nsec: ((ms % 1000) * 1_000_000) as i64,
             }
+        });
+        let ready = match poll(&mut pollfds, left.as_ref()) {
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         };
-        // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs
-        // whose descriptors are kept open by the borrows in `fds` and by `shutdown`.
-        let rc = unsafe {
-            libc::poll(
-                pollfds.as_mut_ptr(),
-                pollfds.len() as libc::nfds_t,
-                timeout_ms,
-            )
-        };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
         if shutdown.is_triggered() {
             return Ok(Ready::Shutdown);
         }
-        if let Some(i) = pollfds[..fds.len()].iter().position(|p| p.revents != 0) {
+        if let Some(i) = pollfds[..fds.len()]
+            .iter()
+            .position(|p| !p.revents().is_empty())
+        {
             return Ok(Ready::Fd(i));
         }
-        if rc == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+        if ready == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(Ready::TimedOut);
         }
     }

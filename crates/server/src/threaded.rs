@@ -42,8 +42,15 @@ pub fn serve(
                 .name(format!("conn-{conn}"))
                 .spawn(move || {
                     let _permit = permit;
-                    recorder.worker_started(conn, Worker::current());
-                    connection::serve(conn, &stream, &recorder, &shutdown, limits.max_line_bytes);
+                    if let Some(meter) = recorder.worker_started(conn, Worker::current()) {
+                        connection::serve(
+                            meter,
+                            &stream,
+                            &recorder,
+                            &shutdown,
+                            limits.max_line_bytes,
+                        );
+                    }
                 })
         };
         match spawned {

@@ -1,0 +1,201 @@
+//! The server's writer thread (see [`arrivals::writer`]): it owns the console and the event
+//! log, turns each connection's raw lines into `message_received` records and `-v` console
+//! lines, and writes both off the threads that read the sockets.
+
+use std::collections::HashSet;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+
+use arrivals::clock::{MonoNs, ProcessClock, unix_ms_now};
+use arrivals::events::{EventLog, Record, ServerEvent};
+use arrivals::protocol::{decode, escape_control, parse_message};
+use arrivals::writer::Sink;
+
+use crate::recorder::ConnId;
+
+/// What the recorder and the meters post to the writer.
+#[derive(Debug)]
+pub(crate) enum Post {
+    /// Console text, printed as is.
+    Print(String),
+    /// An event that happened at `at`.
+    Event { at: MonoNs, event: ServerEvent },
+    /// The lines of one read on `conn` (see [`arrivals::Chunk`]): message `first_seq` has
+    /// gap `first_gap_ms`, the others 0.
+    Lines {
+        conn: ConnId,
+        peer: SocketAddr,
+        first_seq: u64,
+        first_gap_ms: f64,
+        at: MonoNs,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The console and the event log, owned by the writer thread.
+pub(crate) struct Output {
+    verbose: bool,
+    clock: ProcessClock,
+    console: BufWriter<Box<dyn Write + Send>>,
+    log: Option<EventLog>,
+    log_failed: bool,
+    /// Connections accepted and not yet closed: lines of any other are not logged, so no
+    /// `message_received` follows its connection's `connection_closed`.
+    open: HashSet<ConnId>,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output")
+            .field("verbose", &self.verbose)
+            .field("log", &self.log.is_some())
+            .field("log_failed", &self.log_failed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Output {
+    pub(crate) fn new(
+        verbose: bool,
+        clock: ProcessClock,
+        log: Option<EventLog>,
+        console: Box<dyn Write + Send>,
+    ) -> Self {
+        Self {
+            verbose,
+            clock,
+            console: BufWriter::with_capacity(64 * 1024, console),
+            log,
+            log_failed: false,
+            open: HashSet::new(),
+            stopped: false,
+        }
+    }
+
+    /// True when the event log lost records (a write failed).
+    pub(crate) fn log_failed(&self) -> bool {
+        self.log_failed
+    }
+
+    fn print(&mut self, text: &str) {
+        // A closed stdout must not stop the server.
+        let _ = self.console.write_all(text.as_bytes());
+    }
+
+    fn log(&mut self, at: MonoNs, unix_ms: f64, event: ServerEvent) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        let record = Record {
+            t_ms: self.clock.t_ms(at),
+            unix_ms,
+            event,
+        };
+        if let Err(e) = log.append(&record) {
+            self.lost(&e);
+        }
+    }
+
+    fn lost(&mut self, e: &std::io::Error) {
+        if !self.log_failed {
+            self.log_failed = true;
+            crate::note!("warning: cannot write the event log: {e}");
+        }
+    }
+
+    fn event(&mut self, at: MonoNs, event: ServerEvent) {
+        match &event {
+            ServerEvent::ConnectionAccepted { conn, .. } => {
+                self.open.insert(*conn);
+            }
+            ServerEvent::ConnectionClosed { conn, .. } => {
+                self.open.remove(conn);
+            }
+            ServerEvent::ServerStopped { .. } => self.stopped = true,
+            _ => {}
+        }
+        self.log(at, unix_ms_at(at), event);
+    }
+
+    fn lines(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        first: (u64, f64),
+        at: MonoNs,
+        bytes: &[u8],
+    ) {
+        if !self.open.contains(&conn) {
+            return;
+        }
+        let unix_at = unix_ms_at(at);
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for (k, line) in body.split(|&b| b == b'\n').enumerate() {
+            let (text, lossy) = decode(line);
+            if self.verbose {
+                let shown = format!(
+                    "Sentence \"{}\" received from {peer}\n",
+                    escape_control(&text)
+                );
+                self.print(&shown);
+            }
+            if self.log.is_none() {
+                continue;
+            }
+            let parsed = parse_message(&text);
+            let event = ServerEvent::MessageReceived {
+                conn,
+                seq: first.0 + k as u64,
+                bytes: line.strip_suffix(b"\r").unwrap_or(line).len(),
+                lossy,
+                gap_ms: if k == 0 { first.1 } else { 0.0 },
+                worker: parsed.map(|p| p.worker),
+                worker_event: parsed.map(|p| p.event),
+                sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
+                latency_ms: parsed.map(|p| unix_at - p.sent_unix_ms as f64),
+                text,
+            };
+            self.log(at, unix_at, event);
+        }
+    }
+}
+
+impl Sink for Output {
+    type Post = Post;
+
+    fn handle(&mut self, post: Post) {
+        if self.stopped {
+            return;
+        }
+        match post {
+            Post::Print(text) => self.print(&text),
+            Post::Event { at, event } => self.event(at, event),
+            Post::Lines {
+                conn,
+                peer,
+                first_seq,
+                first_gap_ms,
+                at,
+                bytes,
+            } => self.lines(conn, peer, (first_seq, first_gap_ms), at, &bytes),
+        }
+    }
+
+    fn idle(&mut self) {
+        let _ = self.console.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Some(log) = self.log.as_mut()
+            && let Err(e) = log.flush()
+        {
+            self.lost(&e);
+        }
+    }
+}
+
+/// The wall-clock time of the monotonic instant `at` (in the past or now).
+fn unix_ms_at(at: MonoNs) -> f64 {
+    unix_ms_now() - MonoNs::now().ms_since(at)
+}

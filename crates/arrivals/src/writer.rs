@@ -4,16 +4,25 @@
 //! values in the order they were posted, pushes console text out whenever the channel runs
 //! dry, and writes the log at least every [`FLUSH_INTERVAL`] and when it stops.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Longest time a posted record waits before it is written to the event log file.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Posts the writer can hold before a poster waits: measuring threads are slowed down only
-/// when the writer falls this far behind, and memory stays bounded.
-const CAPACITY: usize = 4096;
+/// Bytes of posts (by [`Sink::weight`]) the writer may fall behind before a poster waits:
+/// a burst is absorbed without slowing the measuring threads, a sustained overload slows
+/// them to the writer's pace, and memory stays bounded.
+pub const QUEUE_BYTES: usize = 64 << 20;
+
+/// Bookkeeping cost of one post, added to its weight.
+const POST_OVERHEAD: usize = 64;
+
+/// The queued count once the writer has stopped.
+const STOPPED: usize = usize::MAX / 2;
 
 /// How often, in handled posts, a busy writer checks whether a flush is due.
 const CHECK_EVERY: u32 = 256;
@@ -26,6 +35,11 @@ pub trait Sink: Send + 'static {
     /// Handles one post, in posting order.
     fn handle(&mut self, post: Self::Post);
 
+    /// Bytes `post` holds beyond its own size (a buffer it carries).
+    fn weight(_post: &Self::Post) -> usize {
+        0
+    }
+
     /// The channel is empty for now: push console output out.
     fn idle(&mut self);
 
@@ -34,54 +48,87 @@ pub trait Sink: Send + 'static {
 }
 
 enum Command<P> {
-    Post(P),
+    Post(P, usize),
     Stop,
 }
 
 /// A cloneable handle that posts to a writer thread. Posting after the writer stopped does
 /// nothing.
-#[derive(Debug)]
-pub struct Poster<P> {
-    tx: SyncSender<Command<P>>,
+pub struct Poster<S: Sink> {
+    tx: Sender<Command<S::Post>>,
+    queued: Arc<AtomicUsize>,
 }
 
-impl<P> Clone for Poster<P> {
+impl<S: Sink> std::fmt::Debug for Poster<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poster")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<S: Sink> Clone for Poster<S> {
     fn clone(&self) -> Self {
         Self {
             tx: self.tx.clone(),
+            queued: Arc::clone(&self.queued),
         }
     }
 }
 
-impl<P: Send> Poster<P> {
-    /// Posts `value`; waits only while the writer is [`CAPACITY`] posts behind.
-    pub fn post(&self, value: P) {
-        let _ = self.tx.send(Command::Post(value));
+impl<S: Sink> Poster<S> {
+    /// Posts `value`; waits only while the writer is [`QUEUE_BYTES`] behind.
+    pub fn post(&self, value: S::Post) {
+        let weight = S::weight(&value) + POST_OVERHEAD;
+        // The writer sets the count to `usize::MAX / 2` when it stops, which ends the wait.
+        loop {
+            let queued = self.queued.load(Ordering::Relaxed);
+            if queued <= QUEUE_BYTES {
+                break;
+            }
+            if queued >= STOPPED {
+                return;
+            }
+            // Rare (sustained overload): wait for the writer to catch up a little.
+            thread::sleep(Duration::from_micros(100));
+        }
+        self.queued.fetch_add(weight, Ordering::Relaxed);
+        if self.tx.send(Command::Post(value, weight)).is_err() {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+        }
     }
 }
 
 /// The writer thread; [`Writer::finish`] stops it after everything posted before.
 #[derive(Debug)]
 pub struct Writer<S: Sink> {
-    poster: Poster<S::Post>,
+    poster: Poster<S>,
     thread: JoinHandle<S>,
 }
 
 impl<S: Sink> Writer<S> {
     /// Starts a writer thread named `name` that owns `sink`.
     pub fn spawn(name: &str, sink: S) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(CAPACITY);
-        let thread = thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || run(sink, &rx))?;
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread = {
+            let queued = Arc::clone(&queued);
+            thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || {
+                    let sink = run(sink, &rx, &queued);
+                    queued.store(STOPPED, Ordering::Relaxed);
+                    sink
+                })?
+        };
         Ok(Self {
-            poster: Poster { tx },
+            poster: Poster { tx, queued },
             thread,
         })
     }
 
     /// A handle for posting.
-    pub fn poster(&self) -> Poster<S::Post> {
+    pub fn poster(&self) -> Poster<S> {
         self.poster.clone()
     }
 
@@ -97,18 +144,23 @@ impl<S: Sink> Writer<S> {
     }
 }
 
-fn run<S: Sink>(mut sink: S, rx: &Receiver<Command<S::Post>>) -> S {
+/// Handles posts until a stop; returns the sink once everything is flushed.
+fn run<S: Sink>(mut sink: S, rx: &Receiver<Command<S::Post>>, queued: &AtomicUsize) -> S {
+    let handle = |sink: &mut S, post: S::Post, weight: usize| {
+        sink.handle(post);
+        queued.fetch_sub(weight, Ordering::Relaxed);
+    };
     let mut next_flush = Instant::now() + FLUSH_INTERVAL;
     'outer: loop {
         let wait = next_flush.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(Command::Post(post)) => {
-                sink.handle(post);
+            Ok(Command::Post(post, weight)) => {
+                handle(&mut sink, post, weight);
                 // Handle the backlog in one go, checking now and then whether a flush is due.
                 let mut handled = 0u32;
                 loop {
                     match rx.try_recv() {
-                        Ok(Command::Post(post)) => sink.handle(post),
+                        Ok(Command::Post(post, weight)) => handle(&mut sink, post, weight),
                         Ok(Command::Stop) | Err(TryRecvError::Disconnected) => break 'outer,
                         Err(TryRecvError::Empty) => break,
                     }

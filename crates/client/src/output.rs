@@ -70,6 +70,13 @@ impl Sink for Files {
         }
     }
 
+    fn weight(post: &Post) -> usize {
+        match post {
+            Post::Line(text) => text.len(),
+            Post::Event { .. } => 0,
+        }
+    }
+
     fn idle(&mut self) {
         let _ = self.stdout.flush();
     }
@@ -88,7 +95,7 @@ impl Sink for Files {
 pub(crate) struct Output {
     clock: ProcessClock,
     verbose: bool,
-    post: Poster<Post>,
+    post: Poster<Files>,
     writer: Mutex<Option<Writer<Files>>>,
 }
 

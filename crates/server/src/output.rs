@@ -182,6 +182,14 @@ impl Sink for Output {
         }
     }
 
+    fn weight(post: &Post) -> usize {
+        match post {
+            Post::Print(text) => text.len(),
+            Post::Event { .. } => 0,
+            Post::Lines { bytes, .. } => bytes.len(),
+        }
+    }
+
     fn idle(&mut self) {
         let _ = self.console.flush();
     }

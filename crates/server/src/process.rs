@@ -1,14 +1,17 @@
 //! `proc` mode: one OS process per connection. The server re-executes its own binary (never
-//! `fork` in this multi-threaded process) with the socket as the worker's stdin, and one relay
-//! thread per worker feeds the worker's records to the recorder, then reaps the worker. The
-//! parent keeps its own copy of each socket so that a shutdown can close every connection,
-//! and kills workers that do not stop in time: no worker outlives the server or is left a
-//! zombie.
+//! `fork` in this multi-threaded process) with the socket as the worker's stdin and one end of
+//! a socket pair as its stdout; one relay thread per worker feeds the worker's frames to the
+//! connection's meter, then reaps the worker. The socket itself stays only with the worker.
+//! To stop, the parent shuts its end of every pair: each worker reads what had arrived on its
+//! connection, reports it and exits, which closes the connection (with a reset if the peer
+//! sent more). Workers that do not stop in time are killed: no worker outlives the server or
+//! is left a zombie.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader};
 use std::net::{Shutdown as SocketShutdown, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -58,8 +61,11 @@ pub fn serve(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let child = match spawn_worker(exe, &acc.stream, server.pid, limits.max_line_bytes) {
-            Ok(child) => child,
+        let spawned = spawn_worker(exe, &acc.stream, server.pid, limits.max_line_bytes);
+        // The connection is the worker's alone from here on.
+        drop(acc);
+        let (child, control) = match spawned {
+            Ok(spawned) => spawned,
             Err(e) => {
                 recorder.worker_started(conn, server);
                 recorder.error(conn, &format!("cannot start a worker process: {e}"));
@@ -68,7 +74,18 @@ pub fn serve(
             }
         };
         let pid = child.id();
-        live.insert(conn, pid, acc.stream);
+        match control.try_clone() {
+            Ok(stop) => live.insert(conn, pid, stop),
+            Err(e) => {
+                // A worker that could not be told to stop is not started.
+                live.insert(conn, pid, control);
+                live.kill_and_reap(conn, pid);
+                recorder.worker_started(conn, server);
+                recorder.error(conn, &format!("cannot start a worker process: {e}"));
+                recorder.closed(conn, CloseReason::Error);
+                continue;
+            }
+        }
         let relay = Relay {
             conn,
             recorder: Arc::clone(&recorder),
@@ -79,7 +96,7 @@ pub fn serve(
         };
         match thread::Builder::new()
             .name(format!("relay-{conn}"))
-            .spawn(move || relay.run(child))
+            .spawn(move || relay.run(child, control))
         {
             Ok(handle) => relays.push(handle),
             Err(e) => {
@@ -93,9 +110,8 @@ pub fn serve(
         reap_finished(&mut relays);
     };
     drop(acceptor);
-    // Closing the parent's copy of every socket ends the workers' reads: they report the end
-    // of their connection and exit.
-    live.shutdown_sockets();
+    // Each worker reads what had arrived on its connection, reports it and exits.
+    live.tell_all_to_stop();
     let mut idle = slots.wait_idle(Instant::now() + STOP_DEADLINE);
     if !idle {
         crate::note!("warning: worker processes still running after shutdown; killing them");
@@ -114,23 +130,26 @@ pub fn serve(
     result
 }
 
-/// Starts the server binary as the worker of one connection.
+/// Starts the server binary as the worker of one connection; returns it with the parent's
+/// end of its stdout (frames come in, a shutdown of it asks the worker to stop).
 fn spawn_worker(
     exe: &Path,
     stream: &TcpStream,
     server_pid: u32,
     max_line_bytes: usize,
-) -> io::Result<Child> {
+) -> io::Result<(Child, UnixStream)> {
     let socket = OwnedFd::from(stream.try_clone()?);
-    Command::new(exe)
+    let (ours, theirs) = UnixStream::pair()?;
+    let child = Command::new(exe)
         .arg("--serve-connection")
         .arg(server_pid.to_string())
         .arg("--max-line-bytes")
         .arg(max_line_bytes.to_string())
         .stdin(Stdio::from(socket))
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(OwnedFd::from(theirs)))
         .stderr(Stdio::inherit())
-        .spawn()
+        .spawn()?;
+    Ok((child, ours))
 }
 
 /// Joins the relay threads that have finished, keeping the others.
@@ -142,31 +161,32 @@ fn reap_finished(relays: &mut Vec<JoinHandle<()>>) {
     *relays = running;
 }
 
-/// Workers not yet reaped, with the parent's copy of their socket. A pid stays here until
-/// its process has exited and just before it is reaped, so a kill can never hit a reused pid.
+/// Workers not yet reaped, with the parent's end of their control channel. A pid stays here
+/// until its process has exited and just before it is reaped, so a kill can never hit a
+/// reused pid.
 #[derive(Debug, Default)]
 struct LiveWorkers {
-    map: Mutex<HashMap<ConnId, (u32, TcpStream)>>,
+    map: Mutex<HashMap<ConnId, (u32, UnixStream)>>,
 }
 
 impl LiveWorkers {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, (u32, TcpStream)>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ConnId, (u32, UnixStream)>> {
         // Map updates are single inserts and removes: a poisoned map is still consistent.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn insert(&self, conn: ConnId, pid: u32, socket: TcpStream) {
-        self.lock().insert(conn, (pid, socket));
+    fn insert(&self, conn: ConnId, pid: u32, control: UnixStream) {
+        self.lock().insert(conn, (pid, control));
     }
 
-    /// Forgets `conn`, closing the parent's copy of its socket.
     fn remove(&self, conn: ConnId) {
         self.lock().remove(&conn);
     }
 
-    fn shutdown_sockets(&self) {
-        for (_, socket) in self.lock().values() {
-            let _ = socket.shutdown(SocketShutdown::Both);
+    /// Asks every worker to stop: the end of its control channel.
+    fn tell_all_to_stop(&self) {
+        for (_, control) in self.lock().values() {
+            let _ = control.shutdown(SocketShutdown::Write);
         }
     }
 
@@ -209,13 +229,13 @@ struct Relay {
 }
 
 impl Relay {
-    fn run(self, mut child: Child) {
+    fn run(self, mut child: Child, frames: UnixStream) {
         let (conn, recorder) = (self.conn, &*self.recorder);
         let pid = child.id();
         let mut meter: Option<Meter> = None;
         let mut end = None;
-        if let Some(stdout) = child.stdout.take() {
-            let mut frames = BufReader::with_capacity(128 * 1024, stdout);
+        {
+            let mut frames = BufReader::with_capacity(128 * 1024, frames);
             loop {
                 let frame = match read_frame(&mut frames) {
                     Ok(Some(frame)) => frame,

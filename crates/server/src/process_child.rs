@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use anyhow::Context as _;
 use arrivals::Chunk;
@@ -19,6 +19,7 @@ use rustix::net::{RecvFlags, recv};
 use rustix::process::Signal;
 
 use crate::recorder::Worker;
+use crate::shutdown::StopDrain;
 
 /// Written out once this much is buffered, even while more data is waiting.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -125,9 +126,15 @@ pub(crate) fn run(parent_pid: u32, max_line_bytes: usize) -> anyhow::Result<()> 
         .try_clone_to_owned()
         .map(TcpStream::from)
         .context("worker process: no connection on stdin")?;
+    // Stdout is our end of a socket pair: frames go out on it, and its end of input is
+    // the parent asking us to stop.
+    let control = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("worker process: no control channel on stdout")?;
     let mut out = io::stdout().lock();
     // An error here means the parent stopped reading (it is gone): nothing left to do.
-    let _ = serve(&socket, &mut out, max_line_bytes);
+    let _ = serve(&socket, &mut out, Some(control.as_fd()), max_line_bytes);
     Ok(())
 }
 
@@ -138,11 +145,23 @@ fn ignore_sigint() -> io::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, flag).map(|_| ())
 }
 
-/// Reads messages off `socket` and reports them on `out` in batched frames.
-fn serve(socket: &TcpStream, out: &mut impl Write, max_line_bytes: usize) -> io::Result<()> {
+/// Reads messages off `socket` and reports them on `out` in batched frames until the
+/// connection ends or `control` (when given) ends: then the bytes that had arrived by that
+/// moment are read and the worker reports the end.
+fn serve(
+    socket: &TcpStream,
+    out: &mut impl Write,
+    control: Option<BorrowedFd<'_>>,
+    max_line_bytes: usize,
+) -> io::Result<()> {
     let mut batch = Vec::with_capacity(BATCH_BYTES + 1024);
     put_hello(&mut batch, Worker::current());
     let mut lines = LineBuffer::new(max_line_bytes);
+    let mut stop = StopWatch {
+        control,
+        drain: StopDrain::default(),
+        checked: MonoNs::now(),
+    };
     loop {
         match lines.next_buffered() {
             Ok(Next::Lines(span)) => {
@@ -156,7 +175,7 @@ fn serve(socket: &TcpStream, out: &mut impl Write, max_line_bytes: usize) -> io:
                 return send(out, &mut batch);
             }
             Ok(Next::NeedInput) => {
-                let read = read_or_send(socket, lines.spare(), out, &mut batch)?;
+                let read = stop.read_or_send(socket, lines.spare(), out, &mut batch)?;
                 if let Err(e) = lines.commit(read) {
                     put_error(&mut batch, &e.to_string());
                     return send(out, &mut batch);
@@ -170,29 +189,91 @@ fn serve(socket: &TcpStream, out: &mut impl Write, max_line_bytes: usize) -> io:
     }
 }
 
-/// Reads what the socket has; when it has nothing for now, first sends the batch (so the
-/// parent hears of every message before the worker waits), then waits for data.
-fn read_or_send(
-    socket: &TcpStream,
-    buf: &mut [u8],
-    out: &mut impl Write,
-    batch: &mut Vec<u8>,
-) -> io::Result<io::Result<usize>> {
-    match recv(socket, &mut *buf, RecvFlags::DONTWAIT) {
-        Ok((n, _)) => return Ok(Ok(n)),
-        Err(Errno::AGAIN) => {}
-        Err(e) => return Ok(Err(e.into())),
-    }
-    send(out, batch)?;
-    let mut fds = [PollFd::new(socket, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, None) {
-            Ok(_) => break,
-            Err(Errno::INTR) => {}
-            Err(e) => return Ok(Err(e.into())),
+/// Watches the parent's control channel and, once it asked for the stop, limits reads to
+/// what had arrived then.
+struct StopWatch<'a> {
+    control: Option<BorrowedFd<'a>>,
+    drain: StopDrain,
+    /// Last time the control channel was looked at while data kept coming.
+    checked: MonoNs,
+}
+
+/// How often a worker busy with a flood looks at its control channel.
+const CHECK_NS: u64 = 1_000_000;
+
+impl StopWatch<'_> {
+    /// Reads what the socket has; when it has nothing for now, first sends the batch (so the
+    /// parent hears of every message before the worker waits), then waits for data or for
+    /// the stop. After the stop only the bytes that had arrived are read, then `Ok(0)`.
+    fn read_or_send(
+        &mut self,
+        socket: &TcpStream,
+        buf: &mut [u8],
+        out: &mut impl Write,
+        batch: &mut Vec<u8>,
+    ) -> io::Result<io::Result<usize>> {
+        loop {
+            let now = MonoNs::now();
+            if self.drain.started()
+                || (now.0.saturating_sub(self.checked.0) >= CHECK_NS && {
+                    self.checked = now;
+                    self.requested_for(socket)
+                })
+            {
+                let n = self.drain.allowance(&socket, buf.len());
+                if n == 0 {
+                    return Ok(Ok(0));
+                }
+                return Ok(match recv(socket, &mut buf[..n], RecvFlags::DONTWAIT) {
+                    Ok((read, _)) => {
+                        self.drain.consumed(read);
+                        Ok(read)
+                    }
+                    Err(Errno::AGAIN) => Ok(0),
+                    Err(e) => Err(e.into()),
+                });
+            }
+            match recv(socket, &mut *buf, RecvFlags::DONTWAIT) {
+                Ok((n, _)) => return Ok(Ok(n)),
+                Err(Errno::AGAIN | Errno::INTR) => {}
+                Err(e) => return Ok(Err(e.into())),
+            }
+            send(out, batch)?;
+            self.wait(socket);
+            // Look at the control channel on the next round whatever the time.
+            self.checked = MonoNs(0);
         }
     }
-    Ok((&*socket).read(buf))
+
+    /// True once the parent asked for the stop (or is gone: its end of the channel ended);
+    /// then measures what had arrived on `socket`, which is all that is read from now on.
+    fn requested_for(&mut self, socket: &TcpStream) -> bool {
+        if self.drain.started() {
+            return true;
+        }
+        let Some(control) = self.control else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        let asked = !matches!(
+            recv(control, &mut byte[..], RecvFlags::DONTWAIT),
+            Err(Errno::AGAIN | Errno::INTR)
+        );
+        if asked {
+            // Measure what had arrived at this instant: only that is read from now on.
+            let _ = self.drain.allowance(&socket, 0);
+        }
+        asked
+    }
+
+    /// Blocks until the socket or the control channel has something.
+    fn wait(&self, socket: &TcpStream) {
+        let mut fds = vec![PollFd::new(socket, PollFlags::IN)];
+        if let Some(control) = &self.control {
+            fds.push(PollFd::new(control, PollFlags::IN));
+        }
+        while let Err(Errno::INTR) = poll(&mut fds, None) {}
+    }
 }
 
 fn send(out: &mut impl Write, batch: &mut Vec<u8>) -> io::Result<()> {
@@ -219,7 +300,7 @@ mod tests {
         client.write_all(b"one\r\ntwo\xff\n").expect("send");
         drop(client);
         let mut out = Vec::new();
-        serve(&server_side, &mut out, 100).expect("serve");
+        serve(&server_side, &mut out, None, 100).expect("serve");
         let mut r = &out[..];
         let mut frames = Vec::new();
         while let Some(f) = read_frame(&mut r).expect("frame") {

@@ -119,7 +119,7 @@ pub struct Recorder {
     mode: Mode,
     /// True when messages must reach the writer (verbose console or event log).
     report_messages: bool,
-    out: Poster<Post>,
+    out: Poster<Output>,
     writer: Mutex<Option<Writer<Output>>>,
     state: Mutex<State>,
 }
@@ -134,7 +134,7 @@ pub struct Meter {
     last_at: MonoNs,
     gaps: Gaps,
     tally: Arc<Tally>,
-    out: Option<Poster<Post>>,
+    out: Option<Poster<Output>>,
 }
 
 impl Meter {

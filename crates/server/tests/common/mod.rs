@@ -182,6 +182,20 @@ impl Server {
         self.wait_lines(1, pred).remove(0)
     }
 
+    /// Waits until the event log file holds `needle` (the log is written at least every
+    /// 100 ms).
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !std::fs::read_to_string(&self.events_path).is_ok_and(|t| t.contains(needle)) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {needle:?} not in the event log within {TIMEOUT:?}",
+                self.mode
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits for `n` `[x] Connection closed` lines in total.
     pub fn wait_closed(&mut self, n: usize) {
         self.wait_lines(n, |l| l.starts_with("[x] Connection closed for "));

@@ -1,0 +1,159 @@
+//! Floods: every mode, event log on, peers writing lines as fast as the socket takes them.
+//! Nothing read may be lost between the read and the record: the lines sent, the count the
+//! server prints, the `message_received` records and `server_stopped` agree exactly, and a
+//! SIGINT in the middle of a flood keeps them in agreement (with what had arrived by then).
+
+mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+
+use arrivals::events::ServerEvent;
+use arrivals::protocol::format_message;
+use common::{Client, Server, Stopped, TIMEOUT};
+
+/// Lines each peer sends in the complete flood.
+const LINES: u32 = 40_000;
+const PEERS: u32 = 3;
+
+/// `LINES` messages of peer `worker`, newline-terminated, as one buffer.
+fn flood_bytes(worker: u32, lines: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines as usize * 48);
+    for event in 1..=lines {
+        out.extend_from_slice(format_message(worker, event, 1_768_823_258_707).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Message records per connection, in log order, as (seq, worker_event).
+fn received(stopped: &Stopped) -> std::collections::BTreeMap<u64, Vec<(u64, Option<u32>)>> {
+    let mut by_conn = std::collections::BTreeMap::<u64, Vec<(u64, Option<u32>)>>::new();
+    for e in stopped.events_named("message_received") {
+        let ServerEvent::MessageReceived {
+            conn,
+            seq,
+            worker_event,
+            ..
+        } = e
+        else {
+            unreachable!()
+        };
+        by_conn
+            .entry(*conn)
+            .or_default()
+            .push((*seq, *worker_event));
+    }
+    by_conn
+}
+
+/// The printed data-gap count, the `message_received` count, `server_stopped.messages` and
+/// the sum of `connection_closed.messages`, which must all be equal; returns that count.
+fn agreed_count(stopped: &Stopped, numbered: bool) -> u64 {
+    let (_, printed) = stopped.assert_clean_stop();
+    let logged = stopped.events_named("message_received").len() as u64;
+    let closed: u64 = stopped
+        .events_named("connection_closed")
+        .iter()
+        .map(|e| match e {
+            ServerEvent::ConnectionClosed { messages, .. } => *messages,
+            _ => unreachable!(),
+        })
+        .sum();
+    let Some(ServerEvent::ServerStopped { messages, .. }) = stopped.events.last().map(|r| &r.event)
+    else {
+        panic!("no server_stopped last");
+    };
+    assert_eq!(
+        (printed, logged, closed, *messages),
+        (printed, printed, printed, printed),
+        "printed, logged, closed, stopped"
+    );
+    // Every connection's records are its lines in order, none skipped or repeated (the
+    // message numbers run on when the peer sent each line once). Only a connection's last
+    // record may be a fragment: the part of a line that had arrived when the stop came.
+    for (conn, records) in received(stopped) {
+        for (k, &(seq, event)) in records.iter().enumerate() {
+            assert_eq!(seq, k as u64 + 1, "conn {conn}");
+            let last = k + 1 == records.len();
+            match event {
+                Some(event) if numbered => assert_eq!(u64::from(event), seq, "conn {conn}"),
+                Some(_) => {}
+                None => assert!(last && !numbered, "conn {conn}: message {seq} is not whole"),
+            }
+        }
+    }
+    printed
+}
+
+fn a_complete_flood_is_counted_exactly(mode: &str) {
+    let server = Server::start(mode, &[]);
+    let port = server.port;
+    let peers: Vec<_> = (1..=PEERS)
+        .map(|w| {
+            thread::spawn(move || {
+                let mut c = Client::connect_quiet(port);
+                c.send_raw(&flood_bytes(w, LINES));
+                c.close();
+            })
+        })
+        .collect();
+    for p in peers {
+        p.join().expect("peer");
+    }
+    let stopped = server.stop(libc::SIGINT);
+    assert_eq!(
+        agreed_count(&stopped, true),
+        u64::from(PEERS * LINES),
+        "{mode}"
+    );
+}
+
+fn a_sigint_mid_flood_loses_nothing_read(mode: &str) {
+    let server = Server::start(mode, &[]);
+    let port = server.port;
+    let blocks: Vec<Vec<u8>> = (1..=PEERS).map(|w| flood_bytes(w, 10_000)).collect();
+    // Peers that keep writing until the server closes their connection (then the write
+    // fails): the stop always comes in the middle of their flood.
+    let (done_tx, done) = mpsc::channel();
+    for block in blocks {
+        let done_tx = done_tx.clone();
+        thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            while s.write_all(&block).is_ok() {}
+            let _ = s.shutdown(Shutdown::Both);
+            let _ = done_tx.send(());
+        });
+    }
+    // The flood is being measured once the log holds a message (it is written within 100 ms).
+    server.wait_for_log("\"message_received\"");
+    let stopped = server.stop(libc::SIGINT);
+    // A stopped server releases every peer: its writes fail at once, none waits for a
+    // TCP timeout. (In iter mode the peers still in the backlog are reset when the
+    // listening socket closes.)
+    for k in 0..PEERS {
+        done.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
+            panic!("{mode}: peer {k} still blocked {TIMEOUT:?} after the stop")
+        });
+    }
+    assert!(agreed_count(&stopped, false) > 0, "{mode}");
+}
+
+macro_rules! in_every_mode {
+    ($($mode:ident => $name:literal),*) => {$(
+        mod $mode {
+            #[test]
+            fn a_complete_flood_is_counted_exactly() {
+                super::a_complete_flood_is_counted_exactly($name);
+            }
+            #[test]
+            fn a_sigint_mid_flood_loses_nothing_read() {
+                super::a_sigint_mid_flood_loses_nothing_read($name);
+            }
+        }
+    )*};
+}
+
+in_every_mode!(iter => "iter", thr => "thr", proc => "proc", asynchronous => "async");

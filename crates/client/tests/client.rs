@@ -383,3 +383,101 @@ fn a_connection_process_spaces_the_workers() {
         );
     }
 }
+
+#[test]
+fn a_lost_event_log_is_a_failed_run() {
+    let (port, seen) = plain_server(usize::MAX);
+    let port = port.to_string();
+    // /dev/full opens, and every write to it fails.
+    let out = client(&[
+        "-w",
+        "2",
+        "-n",
+        "3",
+        "-d",
+        "d",
+        "-p",
+        "0.001",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--events",
+        "/dev/full",
+    ]);
+    assert!(!out.status.success(), "exit 0 with a lost log");
+    assert!(
+        stderr(&out).contains("cannot write the event log"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("event log is incomplete"),
+        "{}",
+        stderr(&out)
+    );
+    // The workers themselves were not stopped by it.
+    for _ in 0..2 {
+        let s = seen
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a connection");
+        assert_eq!(s.lines.len(), 3);
+    }
+}
+
+#[test]
+fn spin_is_bounded_and_sends_on_time() {
+    let out = client(&[
+        "-w",
+        "1",
+        "-n",
+        "1",
+        "-d",
+        "d",
+        "-p",
+        "0.01",
+        "-s",
+        "127.0.0.1",
+        "--spin-us",
+        "2000000",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--spin-us must be at most 1000000"),
+        "{}",
+        stderr(&out)
+    );
+    let (port, seen) = plain_server(usize::MAX);
+    let port = port.to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("c.jsonl");
+    let out = client(&[
+        "-w",
+        "1",
+        "-n",
+        "20",
+        "-d",
+        "d",
+        "-p",
+        "0.002",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--spin-us",
+        "500",
+        "--events",
+        log.to_str().expect("utf8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = seen
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a connection");
+    assert_eq!(s.lines.len(), 20);
+    // Spinning never sends early.
+    for r in sent_events(&log) {
+        if let ClientEvent::MessageSent { lateness_ms, .. } = r.event {
+            assert!(lateness_ms >= 0.0);
+        }
+    }
+}

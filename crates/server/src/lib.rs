@@ -101,8 +101,16 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     recorder.server_started(local, limits.max_connections, limits.max_line_bytes);
 
     let served = serve(mode, listener, Arc::clone(&recorder), shutdown, limits);
-    recorder.finish();
+    let totals = recorder.finish();
     served?;
+    if totals.log_failed
+        && let Some(path) = &options.events
+    {
+        anyhow::bail!(
+            "the event log {} is incomplete: a write failed (see the warning above)",
+            path.display()
+        );
+    }
     Ok(())
 }
 

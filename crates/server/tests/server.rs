@@ -421,6 +421,20 @@ fn an_unwritable_event_file_is_one_clear_error() {
 }
 
 #[test]
+fn a_lost_event_log_makes_the_stop_fail() {
+    // /dev/full opens, and every write to it fails.
+    let mut server = Server::start_with_log("thr", std::path::Path::new("/dev/full"), &[]);
+    let mut c = Client::connect(server.port);
+    c.send_events(1, 3, SPACING);
+    c.close();
+    server.wait_closed(1);
+    let (status, stderr) = server.stop_status(libc::SIGINT);
+    assert!(!status.success(), "a run with a lost event log exited 0");
+    assert!(stderr.contains("cannot write the event log"), "{stderr}");
+    assert!(stderr.contains("/dev/full is incomplete"), "{stderr}");
+}
+
+#[test]
 fn bad_flag_values_are_refused_before_binding() {
     for args in [
         &["--max-connections", "0"][..],

@@ -107,6 +107,16 @@ impl Server {
     pub fn start(mode: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let events_path = dir.path().join("server-events.jsonl");
+        Self::start_in(mode, dir, events_path, extra)
+    }
+
+    /// Like [`start`](Self::start), with the event log at `events_path`.
+    pub fn start_with_log(mode: &str, events_path: &Path, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(mode, dir, events_path.to_owned(), extra)
+    }
+
+    fn start_in(mode: &str, dir: tempfile::TempDir, events_path: PathBuf, extra: &[&str]) -> Self {
         let mut child = server_command()
             .args(["-a", "127.0.0.1", "-p", "0", "-m", mode, "--events"])
             .arg(&events_path)
@@ -199,6 +209,31 @@ impl Server {
     /// Waits for `n` `[x] Connection closed` lines in total.
     pub fn wait_closed(&mut self, n: usize) {
         self.wait_lines(n, |l| l.starts_with("[x] Connection closed for "));
+    }
+
+    /// Sends `sig`, waits for the process to exit; returns its status and stderr (for a
+    /// server whose event log cannot be read back).
+    pub fn stop_status(mut self, sig: i32) -> (ExitStatus, String) {
+        signal(self.pid, sig);
+        let (tx, rx) = mpsc::channel();
+        let mut child = self.child.take().expect("running");
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = rx
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|_| {
+                signal(self.pid, libc::SIGKILL);
+                panic!("{}: server did not stop within {TIMEOUT:?}", self.mode)
+            })
+            .expect("wait server");
+        let stderr = self
+            .stderr
+            .take()
+            .expect("stderr thread")
+            .join()
+            .expect("stderr thread");
+        (status, stderr)
     }
 
     /// Sends `sig`, waits for the process to exit (stdout closes, then it is reaped) and

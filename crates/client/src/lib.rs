@@ -8,10 +8,11 @@ mod worker;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arrivals::events::ClientEvent;
-use arrivals::{DistKind, Distribution};
+use arrivals::{DistKind, Distribution, MonoNs};
 use clap::Parser;
 
 pub use schedule::Schedule;
@@ -70,6 +71,13 @@ pub struct Cli {
     /// time per message per worker (0: sleep all the way)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub spin_us: u64,
+    /// Seconds a worker waits for its connection to be established
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Seconds a worker waits for the server's greeting (in `iter` mode: for the server to
+    /// accept it) and for any one send to go through
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub io_timeout: f64,
 }
 
 /// Validated options: everything refused here is refused before any connection.
@@ -86,7 +94,11 @@ pub struct Options {
     pub seed_given: bool,
     pub events: Option<PathBuf>,
     /// Busy-wait before each deadline (`--spin-us`).
-    pub spin: std::time::Duration,
+    pub spin: Duration,
+    /// `--connect-timeout`.
+    pub connect_timeout: Duration,
+    /// `--io-timeout`.
+    pub io_timeout: Duration,
 }
 
 /// Upper bound of `--spin-us`: one second of spinning per message is never what is meant.
@@ -102,6 +114,9 @@ impl Options {
             "--spin-us must be at most {MAX_SPIN_US} (1 s), got {}",
             cli.spin_us
         );
+        check_workers(cli.workers, open_file_limit())?;
+        let connect_timeout = timeout("--connect-timeout", cli.connect_timeout)?;
+        let io_timeout = timeout("--io-timeout", cli.io_timeout)?;
         let kind: DistKind = cli.dist.parse().context("--dist")?;
         let dist = Distribution::new(kind, cli.param, cli.shape)?;
         let connect_dist = match (cli.connect_dist, cli.connect_param) {
@@ -114,6 +129,10 @@ impl Options {
             }
             _ => None,
         };
+        check_schedule_fits_the_clock(&dist, cli.intervals, "--param")?;
+        if let Some(c) = &connect_dist {
+            check_schedule_fits_the_clock(c, cli.workers, "--connect-param")?;
+        }
         let seed_given = cli.seed.is_some();
         Ok(Self {
             workers: cli.workers,
@@ -126,9 +145,65 @@ impl Options {
             seed: cli.seed.unwrap_or_else(rand::random),
             seed_given,
             events: cli.events,
-            spin: std::time::Duration::from_micros(cli.spin_us),
+            spin: Duration::from_micros(cli.spin_us),
+            connect_timeout,
+            io_timeout,
         })
     }
+}
+
+/// A timeout flag's value: positive seconds, at most a day (a larger one is no timeout in
+/// any experiment and a typo more likely than a wish).
+fn timeout(flag: &str, secs: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        secs.is_finite() && secs > 0.0 && secs <= 86_400.0,
+        "{flag} must be between 0 and 86400 seconds, got {secs}"
+    );
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Descriptors the process needs besides one socket per worker (stdio, the event log,
+/// the writer's and the runtime's own).
+const RESERVED_FDS: u64 = 16;
+
+/// The soft limit on open files (`ulimit -n`).
+fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Each worker holds one socket: refuses more workers than the open-file limit allows,
+/// before any thread or connection is made.
+fn check_workers(workers: u32, fd_limit: u64) -> anyhow::Result<()> {
+    let room = fd_limit.saturating_sub(RESERVED_FDS);
+    anyhow::ensure!(
+        u64::from(workers) <= room,
+        "--workers {workers} needs {workers} open sockets, but the open-file limit is \
+         {fd_limit} (`ulimit -n`): at most {room} workers fit"
+    );
+    Ok(())
+}
+
+/// Refuses a schedule whose typical last deadline lies beyond the range of the monotonic
+/// clock the deadlines are kept on (u64 nanoseconds since boot: about 584 years).
+fn check_schedule_fits_the_clock(
+    dist: &Distribution,
+    events: u32,
+    flag: &str,
+) -> anyhow::Result<()> {
+    let typical_ms = dist.mean_ms().unwrap_or_else(|| dist.quantile_ms(0.5));
+    let span_ms = typical_ms * f64::from(events);
+    let room_ms = (u64::MAX - MonoNs::now().0) as f64 / 1e6;
+    anyhow::ensure!(
+        span_ms.is_finite() && span_ms < room_ms,
+        "{flag} {}: {events} intervals of typically {:.3e} s reach beyond the monotonic \
+         clock's range (about {:.0} years from now)",
+        dist.param(),
+        typical_ms / 1e3,
+        room_ms / 1e3 / 86_400.0 / 365.25
+    );
+    Ok(())
 }
 
 /// How many workers finished their schedule and how many failed.
@@ -191,6 +266,8 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
                 addrs: Arc::clone(&addrs),
                 out: Arc::clone(&out),
                 spin: opts.spin,
+                connect_timeout: opts.connect_timeout,
+                io_timeout: opts.io_timeout,
             };
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
@@ -219,4 +296,34 @@ pub fn run(opts: Options) -> anyhow::Result<Outcome> {
     out.line("All workers have finished.".to_owned());
     outcome.log_failed = out.finish();
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_bounded_by_the_open_file_limit() {
+        assert!(check_workers(1000, 1024).is_ok());
+        let err = check_workers(1_000_000_000, 1024).expect_err("too many");
+        assert!(
+            err.to_string().contains("at most 1008 workers fit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn schedules_must_fit_the_monotonic_clock() {
+        let d = |p: f64| Distribution::new(DistKind::Deterministic, p, None).expect("valid");
+        assert!(check_schedule_fits_the_clock(&d(1.0), 1_000_000, "--param").is_ok());
+        let err = check_schedule_fits_the_clock(&d(1e12), 3, "--param").expect_err("too far");
+        assert!(
+            err.to_string()
+                .contains("beyond the monotonic clock's range"),
+            "{err}"
+        );
+        // A Pareto law whose median is astronomically far.
+        let p = Distribution::new(DistKind::Pareto, 1e9, Some(0.01)).expect("valid");
+        assert!(check_schedule_fits_the_clock(&p, 3, "--param").is_err());
+    }
 }

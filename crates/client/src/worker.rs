@@ -1,6 +1,6 @@
 //! One worker: connect, read the greeting, send one timestamp per scheduled deadline, close.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::num::NonZeroU64;
 use std::sync::{Arc, Barrier, OnceLock};
@@ -29,6 +29,9 @@ pub(crate) struct Job {
     pub out: Arc<Output>,
     /// Busy-wait this long before each deadline (`--spin-us`).
     pub spin: Duration,
+    /// `--connect-timeout`, `--io-timeout`.
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
 }
 
 /// The common start of all workers, taken once every worker thread is running, so that
@@ -91,7 +94,14 @@ pub(crate) fn run(job: Job) -> bool {
 }
 
 fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
-    wait_until(offset(job.gate.wait(), job.start_offset_ms), Duration::ZERO);
+    let start = job.gate.wait();
+    let connect_at = offset(start, job.start_offset_ms).ok_or_else(|| {
+        format!(
+            "its connect instant ({:.3e} ms after the start) lies beyond the clock's range",
+            job.start_offset_ms
+        )
+    })?;
+    wait_until(connect_at, Duration::ZERO);
 
     let connect_start = MonoNs::now();
     let connect_unix_ms = unix_ms_now();
@@ -101,7 +111,7 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let mut stream = TcpStream::connect(&job.addrs[..])
+    let mut stream = connect(&job.addrs, job.connect_timeout)
         .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     let connect_ms = MonoNs::now().ms_since(connect_start);
     // Each message must leave at once: Nagle's algorithm would hold a small write back until
@@ -116,7 +126,17 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
         .peer_addr()
         .map_or_else(|_| target.clone(), |a| a.to_string());
 
-    let greeting = read_greeting(&mut stream).map_err(|e| format!("{peer}: {e}"))?;
+    // Reads (the greeting) and writes (the messages) give up after --io-timeout.
+    stream
+        .set_read_timeout(Some(job.io_timeout))
+        .and_then(|()| stream.set_write_timeout(Some(job.io_timeout)))
+        .map_err(|e| format!("cannot set the socket timeouts: {e}"))?;
+    let greeting = read_greeting(&mut stream).map_err(|e| {
+        format!(
+            "{peer}: {}",
+            timed_out(&e, "no greeting within", job.io_timeout, "--io-timeout")
+        )
+    })?;
     job.out.verbose(|| {
         format!(
             "[Worker {}] Connected. Server says: {}",
@@ -140,7 +160,12 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
     for (seq, (interval_ms, deadline_ms)) in
         (1..=job.intervals).zip(Schedule::new(job.dist, job.seed))
     {
-        let deadline = offset(start, deadline_ms);
+        let deadline = offset(start, deadline_ms).ok_or_else(|| {
+            format!(
+                "event {seq}: the drawn interval of {interval_ms:.3e} ms puts its deadline \
+                 beyond the clock's range"
+            )
+        })?;
         // Everything but the timestamp is written before the deadline...
         message_prefix(&mut line, job.worker, seq);
         wait_until(deadline, job.spin);
@@ -148,9 +173,12 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
         let actual = MonoNs::now();
         let unix_ms = unix_ms_now();
         let _ = writeln!(line, "{}", unix_ms as u64);
-        stream
-            .write_all(&line)
-            .map_err(|e| format!("connection to {peer} lost after {sent} messages: {e}"))?;
+        stream.write_all(&line).map_err(|e| {
+            format!(
+                "connection to {peer} lost after {sent} messages: {}",
+                timed_out(&e, "a send blocked for", job.io_timeout, "--io-timeout")
+            )
+        })?;
         *sent += 1;
         job.out.verbose(|| {
             format!(
@@ -180,27 +208,67 @@ fn serve(job: &Job, sent: &mut u32) -> Result<(), String> {
 }
 
 /// Reads the server's one-line greeting (at most 4 KiB), without its newline.
-fn read_greeting(stream: &mut TcpStream) -> Result<String, String> {
+fn read_greeting(stream: &mut TcpStream) -> io::Result<String> {
     let mut buf = Vec::with_capacity(64);
     let mut chunk = [0u8; 256];
     while !buf.contains(&b'\n') {
         if buf.len() > 4096 {
-            return Err("greeting longer than 4096 bytes without a newline".into());
+            return Err(io::Error::other(
+                "greeting longer than 4096 bytes without a newline",
+            ));
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return Err("server closed the connection before its greeting".into()),
+            Ok(0) => {
+                return Err(io::Error::other(
+                    "server closed the connection before its greeting",
+                ));
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read the greeting: {e}")),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
     Ok(arrivals::protocol::decode(line).0)
 }
 
-/// `base` plus `ms` milliseconds.
-fn offset(base: MonoNs, ms: f64) -> MonoNs {
-    MonoNs(base.0 + (ms.max(0.0) * 1e6) as u64)
+/// Connects to the first of `addrs` that accepts within `timeout` each.
+fn connect(addrs: &[SocketAddr], timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::other("no address to connect to");
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                last = io::Error::new(
+                    e.kind(),
+                    timed_out(&e, "no answer within", timeout, "--connect-timeout"),
+                )
+            }
+        }
+    }
+    Err(last)
+}
+
+/// An error in words, naming the timeout flag when it is a timeout.
+fn timed_out(e: &io::Error, what: &str, timeout: Duration, flag: &str) -> String {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) {
+        format!("{what} {} s ({flag})", timeout.as_secs_f64())
+    } else {
+        e.to_string()
+    }
+}
+
+/// `base` plus `ms` milliseconds; `None` when that lies beyond the clock's range (or `ms`
+/// is not a finite, non-negative number).
+fn offset(base: MonoNs, ms: f64) -> Option<MonoNs> {
+    let ns = ms * 1e6;
+    if !(ns.is_finite() && ns >= 0.0 && ns < u64::MAX as f64) {
+        return None;
+    }
+    base.0.checked_add(ns as u64).map(MonoNs)
 }
 
 /// Waits until the monotonic clock reaches `deadline` (at once if it has): sleeps to
@@ -216,5 +284,23 @@ fn wait_until(deadline: MonoNs, spin: Duration) {
     }
     while MonoNs::now() < deadline {
         std::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_beyond_the_clock_are_refused_not_wrapped() {
+        let base = MonoNs(1_000);
+        assert_eq!(offset(base, 1.5), Some(MonoNs(1_501_000)));
+        assert_eq!(offset(base, 0.0), Some(base));
+        // 1e12 s, the overflow of the reliability report, and what lies past it.
+        assert_eq!(offset(base, 1e15), None);
+        assert_eq!(offset(MonoNs(u64::MAX - 10), 1.0), None);
+        assert_eq!(offset(base, f64::INFINITY), None);
+        assert_eq!(offset(base, f64::NAN), None);
+        assert_eq!(offset(base, -1.0), None);
     }
 }

@@ -481,3 +481,97 @@ fn spin_is_bounded_and_sends_on_time() {
         }
     }
 }
+
+#[test]
+fn a_schedule_beyond_the_clock_is_refused_before_connecting() {
+    // Before, the deadline arithmetic wrapped and all three messages left at once (exit 0).
+    let out = client(&[
+        "-w",
+        "1",
+        "-n",
+        "3",
+        "-d",
+        "d",
+        "-p",
+        "1e12",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        "9",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("beyond the monotonic clock's range"),
+        "{}",
+        stderr(&out)
+    );
+    let out = client(&[
+        "-w",
+        "1000000000",
+        "-n",
+        "3",
+        "-d",
+        "d",
+        "-p",
+        "1",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        "9",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("open-file limit"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_server_that_never_greets_is_a_timeout_naming_the_phase() {
+    // The kernel completes the handshake; nobody ever accepts or greets.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let out = client(&[
+        "-w",
+        "2",
+        "-n",
+        "3",
+        "-d",
+        "d",
+        "-p",
+        "0.01",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "--io-timeout",
+        "0.3",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("no greeting within 0.3 s (--io-timeout)")
+            .count(),
+        2,
+        "{err}"
+    );
+    assert!(err.contains("2 of 2 workers failed"), "{err}");
+    drop(listener);
+    let out = client(&[
+        "-w",
+        "1",
+        "-n",
+        "1",
+        "-d",
+        "d",
+        "-p",
+        "1",
+        "-s",
+        "127.0.0.1",
+        "--connect-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--connect-timeout must be between"),
+        "{}",
+        stderr(&out)
+    );
+}

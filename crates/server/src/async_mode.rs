@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::accept::{AcceptError, classify, send_greeting};
+use crate::connection::idle_error;
 use crate::error::ServerError;
 use crate::recorder::{ConnId, Recorder, Worker};
 use crate::shutdown::{Shutdown, StopDrain, Unread};
@@ -103,7 +104,7 @@ async fn accept_loop(
             Arc::clone(&recorder),
             shutdown.clone(),
             stop.clone(),
-            limits.max_line_bytes,
+            limits,
             permit,
         ));
         while tasks.try_join_next().is_some() {}
@@ -164,14 +165,15 @@ async fn serve_connection(
     recorder: Arc<Recorder>,
     shutdown: Shutdown,
     stop: watch::Receiver<bool>,
-    max_line_bytes: usize,
+    limits: Limits,
     _permit: OwnedSemaphorePermit,
 ) {
     // The OS thread of the runtime worker that starts serving the connection.
     let Some(mut meter) = recorder.worker_started(conn, Worker::current()) else {
         return;
     };
-    let mut lines = AsyncLines::new(stream, max_line_bytes);
+    let mut lines = AsyncLines::new(stream, limits.max_line_bytes);
+    lines.idle = limits.idle_timeout;
     let reason = loop {
         match lines.next_chunk(&stop).await {
             Ok(Some(chunk)) => meter.lines(&chunk),
@@ -192,6 +194,8 @@ struct AsyncLines<R> {
     inner: R,
     lines: LineBuffer,
     drain: StopDrain,
+    /// `--idle-timeout`.
+    idle: Option<Duration>,
 }
 
 impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
@@ -200,6 +204,7 @@ impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
             inner,
             lines: LineBuffer::new(max_line_bytes),
             drain: StopDrain::default(),
+            idle: None,
         }
     }
 
@@ -227,17 +232,27 @@ impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
                     let read = if *stop.borrow() {
                         self.drain_read().await
                     } else {
+                        let idle = self.idle;
                         tokio::select! {
                             biased;
                             // Seen next round, through `drain_read`.
                             () = stopped(stop.clone()) => continue,
                             r = self.inner.read(self.lines.spare()) => r,
+                            () = idle_for(idle) => Err(idle_error(idle)),
                         }
                     };
                     self.lines.commit(read)?;
                 }
             }
         }
+    }
+}
+
+/// Completes after `idle`; never without one.
+async fn idle_for(idle: Option<Duration>) {
+    match idle {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,10 +5,12 @@
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use arrivals::events::CloseReason;
 use arrivals::protocol::LineReader;
 
+use crate::Limits;
 use crate::recorder::{Meter, Recorder};
 use crate::shutdown::{Ready, Shutdown, StopDrain, poll_readable};
 
@@ -19,15 +21,16 @@ pub(crate) fn serve(
     stream: &TcpStream,
     recorder: &Recorder,
     shutdown: &Shutdown,
-    max_line_bytes: usize,
+    limits: Limits,
 ) {
     let conn = meter.conn();
     let reader = StopAware {
         stream,
         shutdown,
         drain: StopDrain::default(),
+        idle: limits.idle_timeout,
     };
-    let mut lines = LineReader::new(reader, max_line_bytes);
+    let mut lines = LineReader::new(reader, limits.max_line_bytes);
     let reason = loop {
         match lines.next_chunk() {
             Ok(Some(chunk)) => meter.lines(&chunk),
@@ -48,14 +51,18 @@ struct StopAware<'a> {
     stream: &'a TcpStream,
     shutdown: &'a Shutdown,
     drain: StopDrain,
+    /// `--idle-timeout`.
+    idle: Option<Duration>,
 }
 
 impl Read for StopAware<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.drain.started()
-            && poll_readable(&[self.stream.as_fd()], self.shutdown, None)? != Ready::Shutdown
-        {
-            return (&*self.stream).read(buf);
+        if !self.drain.started() {
+            match poll_readable(&[self.stream.as_fd()], self.shutdown, self.idle)? {
+                Ready::Shutdown => {}
+                Ready::TimedOut => return Err(idle_error(self.idle)),
+                Ready::Fd(_) => return (&*self.stream).read(buf),
+            }
         }
         let n = self.drain.allowance(&self.stream, buf.len());
         if n == 0 {
@@ -65,6 +72,15 @@ impl Read for StopAware<'_> {
         self.drain.consumed(read);
         Ok(read)
     }
+}
+
+/// The error that ends a connection idle for `--idle-timeout`.
+pub(crate) fn idle_error(idle: Option<Duration>) -> io::Error {
+    let secs = idle.map_or(0.0, |d| d.as_secs_f64());
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("nothing received for {secs} s (--idle-timeout)"),
+    )
 }
 
 #[cfg(test)]
@@ -92,6 +108,7 @@ mod tests {
             stream: &stream,
             shutdown: &shutdown,
             drain: StopDrain::default(),
+            idle: None,
         };
         let mut lines = LineReader::new(reader, 1024);
         let mut got = Vec::new();

@@ -23,13 +23,7 @@ pub fn serve(
         let _ = send_greeting(&acc.stream);
         let conn = recorder.accepted(acc.at, acc.peer);
         if let Some(meter) = recorder.worker_started(conn, me) {
-            connection::serve(
-                meter,
-                &acc.stream,
-                &recorder,
-                &shutdown,
-                limits.max_line_bytes,
-            );
+            connection::serve(meter, &acc.stream, &recorder, &shutdown, limits);
         }
     }
     Ok(())

@@ -54,13 +54,15 @@ pub struct Limits {
     pub max_connections: usize,
     /// Longest message without a newline, in bytes.
     pub max_line_bytes: usize,
+    /// A connection that sends nothing for this long is closed (`--idle-timeout`).
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Runs the server the command line describes until SIGINT or SIGTERM, then prints the
 /// averages and returns. Also the entry point of `proc`-mode worker processes.
 pub fn run(options: Options) -> anyhow::Result<()> {
     if let Some(parent_pid) = options.serve_connection {
-        return process_child::run(parent_pid, options.max_line_bytes);
+        return process_child::run(parent_pid, options.max_line_bytes, options.idle_timeout());
     }
     let clock = ProcessClock::start();
     let _ = writeln!(io::stdout(), "Parsed CLI arguments: {}", options.describe());
@@ -87,6 +89,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let limits = Limits {
         max_connections: options.max_connections,
         max_line_bytes: options.max_line_bytes,
+        idle_timeout: options.idle_timeout(),
     };
     let recorder = Arc::new(
         Recorder::new(

@@ -89,6 +89,11 @@ pub struct Options {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LINE_BYTES, value_parser = at_least_one)]
     pub max_line_bytes: usize,
 
+    /// Close a connection that sends nothing for SECS seconds (off by default; in `iter`
+    /// mode this is how a stuck peer releases the server).
+    #[arg(long, value_name = "SECS", value_parser = positive_secs)]
+    pub idle_timeout: Option<f64>,
+
     /// Internal: serve the connection on stdin as a `proc`-mode worker of the server with
     /// this PID, streaming records on stdout.
     #[arg(long, value_name = "PARENT_PID", hide = true)]
@@ -103,7 +108,21 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Positive seconds, at most a day.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        Ok(_) => Err("must be between 0 and 86400 seconds".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl Options {
+    /// `--idle-timeout` as a duration.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.idle_timeout.map(std::time::Duration::from_secs_f64)
+    }
+
     /// The options as the seed run printed them: a Python dict literal.
     pub fn describe(&self) -> String {
         let mut out = String::from("{");
@@ -111,7 +130,7 @@ impl Options {
         let _ = write!(
             out,
             "'address': {}, 'port': {}, 'concurrency_mode': {}, 'verbose': {}, 'events': {}, \
-             'max_connections': {}, 'max_line_bytes': {}",
+             'max_connections': {}, 'max_line_bytes': {}, 'idle_timeout': {}",
             py_str(&self.address),
             self.port,
             py_str(self.concurrency_mode.name()),
@@ -121,6 +140,8 @@ impl Options {
                 .map_or_else(|| "None".to_owned(), |p| py_str(&p.display().to_string())),
             self.max_connections,
             self.max_line_bytes,
+            self.idle_timeout
+                .map_or_else(|| "None".to_owned(), |s| format!("{s:?}")),
         );
         out.push('}');
         out
@@ -172,7 +193,8 @@ mod tests {
         assert_eq!(
             o.describe(),
             "{'address': '127.0.0.1', 'port': 0, 'concurrency_mode': 'thr', 'verbose': False, \
-             'events': None, 'max_connections': 1024, 'max_line_bytes': 65536}"
+             'events': None, 'max_connections': 1024, 'max_line_bytes': 65536, \
+             'idle_timeout': None}"
         );
     }
 
@@ -210,6 +232,14 @@ mod tests {
         assert!(parse(&["--max-connections", "0"]).is_err());
         assert!(parse(&["--max-line-bytes", "0"]).is_err());
         assert!(parse(&["-p", "70000"]).is_err());
+        assert!(parse(&["--idle-timeout", "0"]).is_err());
+        assert!(parse(&["--idle-timeout", "-1"]).is_err());
+        assert_eq!(
+            parse(&["--idle-timeout", "2.5"])
+                .expect("parses")
+                .idle_timeout(),
+            Some(std::time::Duration::from_millis(2500))
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub fn serve(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let spawned = spawn_worker(exe, &acc.stream, server.pid, limits.max_line_bytes);
+        let spawned = spawn_worker(exe, &acc.stream, server.pid, limits);
         // The connection is the worker's alone from here on.
         drop(acc);
         let (child, control) = match spawned {
@@ -136,15 +136,21 @@ fn spawn_worker(
     exe: &Path,
     stream: &TcpStream,
     server_pid: u32,
-    max_line_bytes: usize,
+    limits: Limits,
 ) -> io::Result<(Child, UnixStream)> {
     let socket = OwnedFd::from(stream.try_clone()?);
     let (ours, theirs) = UnixStream::pair()?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(idle) = limits.idle_timeout {
+        command
+            .arg("--idle-timeout")
+            .arg(idle.as_secs_f64().to_string());
+    }
+    let child = command
         .arg("--serve-connection")
         .arg(server_pid.to_string())
         .arg("--max-line-bytes")
-        .arg(max_line_bytes.to_string())
+        .arg(limits.max_line_bytes.to_string())
         .stdin(Stdio::from(socket))
         .stdout(Stdio::from(OwnedFd::from(theirs)))
         .stderr(Stdio::inherit())

@@ -8,16 +8,18 @@
 use std::io::{self, BufRead, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use arrivals::Chunk;
 use arrivals::clock::MonoNs;
 use arrivals::protocol::{LineBuffer, LineError, Next};
-use rustix::event::{PollFd, PollFlags, poll};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, recv};
 use rustix::process::Signal;
 
+use crate::connection::idle_error;
 use crate::recorder::Worker;
 use crate::shutdown::StopDrain;
 
@@ -109,7 +111,11 @@ pub(crate) fn read_frame(r: &mut impl BufRead) -> io::Result<Option<Frame>> {
 }
 
 /// Runs a worker for the server with PID `parent_pid`: serves the socket on stdin.
-pub(crate) fn run(parent_pid: u32, max_line_bytes: usize) -> anyhow::Result<()> {
+pub(crate) fn run(
+    parent_pid: u32,
+    max_line_bytes: usize,
+    idle: Option<Duration>,
+) -> anyhow::Result<()> {
     // If the parent dies, so do we.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .context("worker process: cannot set the parent-death signal")?;
@@ -134,7 +140,13 @@ pub(crate) fn run(parent_pid: u32, max_line_bytes: usize) -> anyhow::Result<()> 
         .context("worker process: no control channel on stdout")?;
     let mut out = io::stdout().lock();
     // An error here means the parent stopped reading (it is gone): nothing left to do.
-    let _ = serve(&socket, &mut out, Some(control.as_fd()), max_line_bytes);
+    let _ = serve(
+        &socket,
+        &mut out,
+        Some(control.as_fd()),
+        max_line_bytes,
+        idle,
+    );
     Ok(())
 }
 
@@ -153,6 +165,7 @@ fn serve(
     out: &mut impl Write,
     control: Option<BorrowedFd<'_>>,
     max_line_bytes: usize,
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     let mut batch = Vec::with_capacity(BATCH_BYTES + 1024);
     put_hello(&mut batch, Worker::current());
@@ -161,6 +174,7 @@ fn serve(
         control,
         drain: StopDrain::default(),
         checked: MonoNs::now(),
+        idle,
     };
     loop {
         match lines.next_buffered() {
@@ -196,6 +210,8 @@ struct StopWatch<'a> {
     drain: StopDrain,
     /// Last time the control channel was looked at while data kept coming.
     checked: MonoNs,
+    /// `--idle-timeout`.
+    idle: Option<Duration>,
 }
 
 /// How often a worker busy with a flood looks at its control channel.
@@ -239,7 +255,9 @@ impl StopWatch<'_> {
                 Err(e) => return Ok(Err(e.into())),
             }
             send(out, batch)?;
-            self.wait(socket);
+            if !self.wait(socket) {
+                return Ok(Err(idle_error(self.idle)));
+            }
             // Look at the control channel on the next round whatever the time.
             self.checked = MonoNs(0);
         }
@@ -266,13 +284,23 @@ impl StopWatch<'_> {
         asked
     }
 
-    /// Blocks until the socket or the control channel has something.
-    fn wait(&self, socket: &TcpStream) {
+    /// Blocks until the socket or the control channel has something (true), or for
+    /// `--idle-timeout` (false).
+    fn wait(&self, socket: &TcpStream) -> bool {
         let mut fds = vec![PollFd::new(socket, PollFlags::IN)];
         if let Some(control) = &self.control {
             fds.push(PollFd::new(control, PollFlags::IN));
         }
-        while let Err(Errno::INTR) = poll(&mut fds, None) {}
+        let timeout = self.idle.and_then(|d| Timespec::try_from(d).ok());
+        loop {
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(Errno::INTR) => {}
+                // Not expected for these descriptors; the read that follows tells.
+                Err(_) => return true,
+            }
+        }
     }
 }
 
@@ -300,7 +328,7 @@ mod tests {
         client.write_all(b"one\r\ntwo\xff\n").expect("send");
         drop(client);
         let mut out = Vec::new();
-        serve(&server_side, &mut out, None, 100).expect("serve");
+        serve(&server_side, &mut out, None, 100, None).expect("serve");
         let mut r = &out[..];
         let mut frames = Vec::new();
         while let Some(f) = read_frame(&mut r).expect("frame") {

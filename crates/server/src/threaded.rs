@@ -43,13 +43,7 @@ pub fn serve(
                 .spawn(move || {
                     let _permit = permit;
                     if let Some(meter) = recorder.worker_started(conn, Worker::current()) {
-                        connection::serve(
-                            meter,
-                            &stream,
-                            &recorder,
-                            &shutdown,
-                            limits.max_line_bytes,
-                        );
+                        connection::serve(meter, &stream, &recorder, &shutdown, limits);
                     }
                 })
         };

@@ -56,6 +56,7 @@ fn a_trigger_stops_every_in_process_mode_with_open_connections_counted() {
         let limits = Limits {
             max_connections: 8,
             max_line_bytes: 1024,
+            idle_timeout: None,
         };
         let (done_tx, done) = mpsc::channel();
         {

@@ -35,6 +35,10 @@ macro_rules! in_every_mode {
             fn a_peer_that_leaves_at_once_is_counted() {
                 super::a_peer_that_leaves_at_once_is_counted($name);
             }
+            #[test]
+            fn an_idle_peer_is_closed_after_the_idle_timeout() {
+                super::an_idle_peer_is_closed_after_the_idle_timeout($name);
+            }
         }
     )*};
 }
@@ -74,6 +78,40 @@ fn position(stopped: &Stopped, pred: impl Fn(&ServerEvent) -> bool) -> usize {
         .iter()
         .position(|r| pred(&r.event))
         .expect("event in the log")
+}
+
+fn an_idle_peer_is_closed_after_the_idle_timeout(mode: &str) {
+    let mut server = Server::start(mode, &["--idle-timeout", "1"]);
+    // A peer that sends one message and then nothing (a slowloris, a stuck client).
+    let mut stuck = Client::connect(server.port);
+    stuck.send_raw(b"one\n");
+    // In iter mode the next peer waits in the backlog until the stuck one is let go (its
+    // own idle time counts from its accept); elsewhere it comes after the stuck one's end.
+    let early = (mode == "iter").then(|| Client::connect_quiet(server.port));
+    server.wait_closed(1);
+    stuck.wait_eof();
+    let mut next = early.unwrap_or_else(|| Client::connect_quiet(server.port));
+    next.send_raw(b"two\n");
+    let next = next.expect_greeting();
+    next.close();
+    server.wait_closed(2);
+    let stopped = server.stop(libc::SIGINT);
+    assert_eq!(stopped.assert_clean_stop(), (1, 2));
+    let idle = errors(&stopped);
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    assert_eq!(idle[0].0, 1);
+    assert!(
+        idle[0]
+            .1
+            .contains("nothing received for 1 s (--idle-timeout)"),
+        "{idle:?}"
+    );
+    let mut closed = closes(&stopped);
+    closed.sort_by_key(|c| c.0);
+    assert_eq!(
+        closed,
+        [(1, 1, CloseReason::Error), (2, 1, CloseReason::PeerClosed)]
+    );
 }
 
 fn three_connections_of_five_messages(mode: &str) {

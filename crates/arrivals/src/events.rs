@@ -80,6 +80,18 @@ pub enum ServerEvent {
         /// Receive wall-clock time minus `sent_unix_ms` (same-host clocks).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         latency_ms: Option<f64>,
+        /// When the kernel received the data of the read that returned the message (wall
+        /// clock); absent where the platform gives no receive timestamp.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel_unix_ms: Option<f64>,
+        /// The data gap on the kernel's clock: time since the previous message's
+        /// `kernel_unix_ms` on the connection (absent for the first message).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel_gap_ms: Option<f64>,
+        /// The instant the server read the message (`unix_ms`) minus `kernel_unix_ms`: the
+        /// delay the server's concurrency model added.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server_delay_ms: Option<f64>,
     },
     ConnectionClosed {
         conn: u64,
@@ -305,6 +317,9 @@ mod tests {
                 worker_event: None,
                 sent_unix_ms: None,
                 latency_ms: None,
+                kernel_unix_ms: None,
+                kernel_gap_ms: None,
+                server_delay_ms: None,
             },
         };
         let json = serde_json::to_string(&rec).expect("serialises");

@@ -84,6 +84,9 @@ pub struct Chunk<'a> {
     pub lines: u64,
     /// When the read that completed them returned.
     pub at: MonoNs,
+    /// When the kernel received the data of that read (nanoseconds since the Unix epoch),
+    /// where the socket reports it.
+    pub kernel_ns: Option<u64>,
 }
 
 impl<'a> Chunk<'a> {
@@ -113,6 +116,7 @@ pub struct Span {
     end: usize,
     lines: u64,
     at: MonoNs,
+    kernel_ns: Option<u64>,
 }
 
 /// What a [`LineBuffer`] can give without more input.
@@ -151,6 +155,8 @@ pub struct LineBuffer {
     read_size: usize,
     /// Arrival instant of the read that delivered the newest bytes.
     last_read_at: MonoNs,
+    /// The kernel's receive instant of those bytes, where known.
+    last_kernel_ns: Option<u64>,
     max_line_bytes: usize,
     eof: bool,
 }
@@ -165,6 +171,7 @@ impl LineBuffer {
             filled: 0,
             read_size: FIRST_READ,
             last_read_at: MonoNs::now(),
+            last_kernel_ns: None,
             max_line_bytes: max_line_bytes.max(1),
             eof: false,
         }
@@ -172,7 +179,7 @@ impl LineBuffer {
 
     /// The buffered complete lines, the end of the stream, or a request for more input.
     pub fn next_buffered(&mut self) -> Result<Next, LineError> {
-        let at = self.last_read_at;
+        let (at, kernel_ns) = (self.last_read_at, self.last_kernel_ns);
         if let Some(pos) = memchr::memrchr(b'\n', &self.buf[self.scanned..self.filled]) {
             let end = self.scanned + pos + 1;
             // No newline before `scanned`: count only the newly scanned bytes.
@@ -182,6 +189,7 @@ impl LineBuffer {
                 end,
                 lines,
                 at,
+                kernel_ns,
             };
             self.start = end;
             self.scanned = end;
@@ -204,6 +212,7 @@ impl LineBuffer {
             end: self.filled,
             lines: 1,
             at,
+            kernel_ns,
         };
         self.start = self.filled;
         Ok(Next::Lines(span))
@@ -215,6 +224,7 @@ impl LineBuffer {
             bytes: &self.buf[span.start..span.end],
             lines: span.lines,
             at: span.at,
+            kernel_ns: span.kernel_ns,
         }
     }
 
@@ -238,13 +248,23 @@ impl LineBuffer {
     /// stream, an interrupted read is retried by the caller's next round, any other error
     /// is returned. A read that filled its space doubles the next one.
     pub fn commit(&mut self, read: io::Result<usize>) -> Result<(), LineError> {
+        self.commit_timed(read.map(|n| (n, None)))
+    }
+
+    /// [`commit`](Self::commit) for a read that also gave the kernel's receive instant of
+    /// its data (see [`Chunk::kernel_ns`]).
+    pub fn commit_timed(
+        &mut self,
+        read: io::Result<(usize, Option<u64>)>,
+    ) -> Result<(), LineError> {
         match read {
-            Ok(0) => {
+            Ok((0, _)) => {
                 self.eof = true;
                 Ok(())
             }
-            Ok(n) => {
+            Ok((n, kernel_ns)) => {
                 self.last_read_at = MonoNs::now();
+                self.last_kernel_ns = kernel_ns;
                 let n = n.min(self.read_size);
                 self.filled += n;
                 if n == self.read_size {
@@ -258,6 +278,22 @@ impl LineBuffer {
     }
 }
 
+/// A byte stream whose reads may also tell when the kernel received the data.
+pub trait TimedRead {
+    /// Like [`Read::read`], with the kernel's receive instant (ns since the Unix epoch).
+    fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)>;
+}
+
+/// Any [`Read`] as a [`TimedRead`] that never knows the kernel's instant.
+#[derive(Debug)]
+pub struct Untimed<R>(pub R);
+
+impl<R: Read> TimedRead for Untimed<R> {
+    fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        self.0.read(buf).map(|n| (n, None))
+    }
+}
+
 /// Splits a blocking byte stream into timed chunks of lines (see [`LineBuffer`]).
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -265,7 +301,7 @@ pub struct LineReader<R> {
     lines: LineBuffer,
 }
 
-impl<R: Read> LineReader<R> {
+impl<R: TimedRead> LineReader<R> {
     pub fn new(inner: R, max_line_bytes: usize) -> Self {
         Self {
             inner,
@@ -281,8 +317,8 @@ impl<R: Read> LineReader<R> {
                 Next::Lines(span) => return Ok(Some(self.lines.chunk(span))),
                 Next::End => return Ok(None),
                 Next::NeedInput => {
-                    let read = self.inner.read(self.lines.spare());
-                    self.lines.commit(read)?;
+                    let read = self.inner.read_timed(self.lines.spare());
+                    self.lines.commit_timed(read)?;
                 }
             }
         }
@@ -299,7 +335,7 @@ mod tests {
     use super::*;
 
     fn lines(input: &[u8], max: usize) -> Vec<Result<String, String>> {
-        let mut r = LineReader::new(input, max);
+        let mut r = LineReader::new(Untimed(input), max);
         let mut out = Vec::new();
         loop {
             match r.next_chunk() {
@@ -359,11 +395,11 @@ mod tests {
         assert_eq!(whole.len(), 3001);
         for step in [1, 7, 300, 5000] {
             let mut r = LineReader::new(
-                Trickle {
+                Untimed(Trickle {
                     data: &input,
                     step,
                     k: 0,
-                },
+                }),
                 100,
             );
             let mut got = Vec::new();

@@ -34,6 +34,9 @@ fn server_samples() -> Vec<ServerEvent> {
             worker_event: Some(1),
             sent_unix_ms: Some(1),
             latency_ms: Some(1.0),
+            kernel_unix_ms: Some(1.0),
+            kernel_gap_ms: Some(1.0),
+            server_delay_ms: Some(1.0),
         },
         ServerEvent::ConnectionClosed {
             conn: 1,

@@ -583,6 +583,9 @@ param = 0.2
                 worker_event: Some(seq as u32),
                 sent_unix_ms: Some(1),
                 latency_ms: Some(0.5),
+                kernel_unix_ms: None,
+                kernel_gap_ms: None,
+                server_delay_ms: None,
             },
         )
     }

@@ -93,6 +93,8 @@ impl Acceptor {
                         crate::note!("warning: dropping connection from {peer}: {e}");
                         continue;
                     }
+                    // Without kernel timestamps the connection is measured all the same.
+                    crate::timestamps::enable(&stream);
                     return Ok(Some(Accepted { stream, peer, at }));
                 }
                 Err(e) => match classify(&e) {

@@ -11,8 +11,8 @@ use arrivals::Chunk;
 use arrivals::clock::MonoNs;
 use arrivals::events::CloseReason;
 use arrivals::protocol::{LineBuffer, LineError, Next};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncReadExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -22,6 +22,7 @@ use crate::connection::idle_error;
 use crate::error::ServerError;
 use crate::recorder::{ConnId, Recorder, Worker};
 use crate::shutdown::{Shutdown, StopDrain, Unread};
+use crate::timestamps;
 use crate::{Limits, STOP_DEADLINE};
 
 /// Serves each connection in a tokio task until `shutdown` is triggered, then waits (up to a
@@ -96,6 +97,8 @@ async fn accept_loop(
             },
         };
         let at = MonoNs::now();
+        // Without kernel timestamps the connection is measured all the same.
+        crate::timestamps::enable(&stream);
         let _ = send_greeting(&stream);
         let conn = recorder.accepted(at, peer);
         tasks.spawn(serve_connection(
@@ -188,6 +191,21 @@ async fn serve_connection(
     recorder.closed(conn, reason);
 }
 
+/// An async byte stream whose reads also tell when the kernel received the data.
+trait AsyncTimedRead {
+    /// One read, with the kernel's receive instant (ns since the Unix epoch) where known.
+    async fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)>;
+}
+
+impl AsyncTimedRead for TcpStream {
+    async fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        let socket = &*self;
+        socket
+            .async_io(Interest::READABLE, || timestamps::recv(socket, buf, true))
+            .await
+    }
+}
+
 /// The async twin of `arrivals::protocol::LineReader`: the same `LineBuffer` rules, and a
 /// stopping server ends the stream after the bytes that had already arrived.
 struct AsyncLines<R> {
@@ -198,7 +216,7 @@ struct AsyncLines<R> {
     idle: Option<Duration>,
 }
 
-impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
+impl<R: AsyncTimedRead + Unread> AsyncLines<R> {
     fn new(inner: R, max_line_bytes: usize) -> Self {
         Self {
             inner,
@@ -209,14 +227,14 @@ impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
     }
 
     /// One read after the stop: at most what had arrived when it came.
-    async fn drain_read(&mut self) -> io::Result<usize> {
+    async fn drain_read(&mut self) -> io::Result<(usize, Option<u64>)> {
         let want = self.lines.spare().len();
         let n = self.drain.allowance(&self.inner, want);
         if n == 0 {
-            return Ok(0);
+            return Ok((0, None));
         }
-        let read = self.inner.read(&mut self.lines.spare()[..n]).await?;
-        self.drain.consumed(read);
+        let read = self.inner.read_timed(&mut self.lines.spare()[..n]).await?;
+        self.drain.consumed(read.0);
         Ok(read)
     }
 
@@ -237,11 +255,11 @@ impl<R: AsyncRead + Unread + Unpin> AsyncLines<R> {
                             biased;
                             // Seen next round, through `drain_read`.
                             () = stopped(stop.clone()) => continue,
-                            r = self.inner.read(self.lines.spare()) => r,
+                            r = self.inner.read_timed(self.lines.spare()) => r,
                             () = idle_for(idle) => Err(idle_error(idle)),
                         }
                     };
-                    self.lines.commit(read)?;
+                    self.lines.commit_timed(read)?;
                 }
             }
         }
@@ -259,10 +277,12 @@ async fn idle_for(idle: Option<Duration>) {
 #[cfg(test)]
 mod tests {
     use arrivals::protocol::LineReader;
+    use tokio::io::AsyncReadExt;
 
     use super::*;
 
-    // Test streams that cannot tell what they hold: a stop ends them after the buffer.
+    // Test streams that cannot tell what they hold (a stop ends them after the buffer)
+    // nor when the kernel had the bytes.
     impl Unread for &[u8] {
         fn unread(&self) -> usize {
             0
@@ -275,9 +295,21 @@ mod tests {
         }
     }
 
+    impl AsyncTimedRead for &[u8] {
+        async fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+            AsyncReadExt::read(self, buf).await.map(|n| (n, None))
+        }
+    }
+
+    impl AsyncTimedRead for tokio::io::DuplexStream {
+        async fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+            AsyncReadExt::read(self, buf).await.map(|n| (n, None))
+        }
+    }
+
     /// Messages (or the error) of `input`, as text, through either reader.
     fn sync_lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, String>> {
-        let mut r = LineReader::new(input, max);
+        let mut r = LineReader::new(arrivals::protocol::Untimed(input), max);
         let mut out = Vec::new();
         loop {
             match r.next_chunk() {

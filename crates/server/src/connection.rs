@@ -2,17 +2,17 @@
 //! read waits in `poll` next to the shutdown pipe, so a stopping server ends the connection at
 //! once (reason `server_shutdown`), after recording the messages that had already arrived.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
 use arrivals::events::CloseReason;
-use arrivals::protocol::LineReader;
+use arrivals::protocol::{LineReader, TimedRead};
 
-use crate::Limits;
 use crate::recorder::{Meter, Recorder};
 use crate::shutdown::{Ready, Shutdown, StopDrain, poll_readable};
+use crate::{Limits, timestamps};
 
 /// Reads `stream` until it ends, measuring every message with `meter`, then records the
 /// close.
@@ -55,21 +55,21 @@ struct StopAware<'a> {
     idle: Option<Duration>,
 }
 
-impl Read for StopAware<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl TimedRead for StopAware<'_> {
+    fn read_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
         if !self.drain.started() {
             match poll_readable(&[self.stream.as_fd()], self.shutdown, self.idle)? {
                 Ready::Shutdown => {}
                 Ready::TimedOut => return Err(idle_error(self.idle)),
-                Ready::Fd(_) => return (&*self.stream).read(buf),
+                Ready::Fd(_) => return timestamps::recv(self.stream, buf, false),
             }
         }
         let n = self.drain.allowance(&self.stream, buf.len());
         if n == 0 {
-            return Ok(0);
+            return Ok((0, None));
         }
-        let read = (&*self.stream).read(&mut buf[..n])?;
-        self.drain.consumed(read);
+        let read = timestamps::recv(self.stream, &mut buf[..n], false)?;
+        self.drain.consumed(read.0);
         Ok(read)
     }
 }

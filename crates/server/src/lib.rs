@@ -26,6 +26,7 @@ pub mod recorder;
 pub mod shutdown;
 mod slots;
 pub mod threaded;
+mod timestamps;
 
 use std::io::{self, Write};
 use std::net::{TcpListener, ToSocketAddrs};
@@ -76,6 +77,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let local = listener
         .local_addr()
         .map_err(ServerError::setup("the listening socket"))?;
+    // Set on the listener, receive timestamps are on for every connection from its first
+    // byte, even one that arrives before the accept (each accepted socket sets them too).
+    timestamps::enable(&listener);
     let log = match &options.events {
         Some(path) => Some(
             EventLog::create(path).map_err(|source| ServerError::EventLog {

@@ -28,8 +28,25 @@ pub(crate) enum Post {
         first_seq: u64,
         first_gap_ms: f64,
         at: MonoNs,
+        /// The kernel's receive instant of the read (ns since the Unix epoch), and the gap
+        /// from the previous read's on the connection.
+        kernel_ns: Option<u64>,
+        kernel_gap_ms: Option<f64>,
         bytes: Vec<u8>,
     },
+}
+
+/// One read's lines as the writer gets them.
+#[derive(Clone, Copy)]
+struct Lines<'a> {
+    conn: ConnId,
+    peer: SocketAddr,
+    first_seq: u64,
+    first_gap_ms: f64,
+    at: MonoNs,
+    kernel_ns: Option<u64>,
+    kernel_gap_ms: Option<f64>,
+    bytes: &'a [u8],
 }
 
 /// The console and the event log, owned by the writer thread.
@@ -118,18 +135,14 @@ impl Output {
         self.log(at, unix_ms_at(at), event);
     }
 
-    fn lines(
-        &mut self,
-        conn: ConnId,
-        peer: SocketAddr,
-        first: (u64, f64),
-        at: MonoNs,
-        bytes: &[u8],
-    ) {
+    fn lines(&mut self, read: Lines<'_>) {
+        let Lines { conn, peer, at, .. } = read;
         if !self.open.contains(&conn) {
             return;
         }
         let unix_at = unix_ms_at(at);
+        let kernel_unix_ms = read.kernel_ns.map(|ns| ns as f64 / 1e6);
+        let bytes = read.bytes;
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         for (k, line) in body.split(|&b| b == b'\n').enumerate() {
             let (text, lossy) = decode(line);
@@ -146,15 +159,22 @@ impl Output {
             let parsed = parse_message(&text);
             let event = ServerEvent::MessageReceived {
                 conn,
-                seq: first.0 + k as u64,
+                seq: read.first_seq + k as u64,
                 bytes: line.strip_suffix(b"\r").unwrap_or(line).len(),
                 lossy,
-                gap_ms: if k == 0 { first.1 } else { 0.0 },
+                gap_ms: if k == 0 { read.first_gap_ms } else { 0.0 },
                 worker: parsed.map(|p| p.worker),
                 worker_event: parsed.map(|p| p.event),
                 sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
                 latency_ms: parsed.map(|p| unix_at - p.sent_unix_ms as f64),
                 text,
+                kernel_unix_ms,
+                kernel_gap_ms: if k == 0 {
+                    read.kernel_gap_ms
+                } else {
+                    kernel_unix_ms.map(|_| 0.0)
+                },
+                server_delay_ms: kernel_unix_ms.map(|k| unix_at - k),
             };
             self.log(at, unix_at, event);
         }
@@ -177,8 +197,19 @@ impl Sink for Output {
                 first_seq,
                 first_gap_ms,
                 at,
+                kernel_ns,
+                kernel_gap_ms,
                 bytes,
-            } => self.lines(conn, peer, (first_seq, first_gap_ms), at, &bytes),
+            } => self.lines(Lines {
+                conn,
+                peer,
+                first_seq,
+                first_gap_ms,
+                at,
+                kernel_ns,
+                kernel_gap_ms,
+                bytes: &bytes,
+            }),
         }
     }
 

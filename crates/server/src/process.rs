@@ -256,12 +256,18 @@ impl Relay {
                 };
                 match frame {
                     Frame::Hello(worker) => meter = recorder.worker_started(conn, worker),
-                    Frame::Lines { at, lines, bytes } => {
+                    Frame::Lines {
+                        at,
+                        kernel_ns,
+                        lines,
+                        bytes,
+                    } => {
                         if let Some(m) = meter.as_mut() {
                             m.lines(&Chunk {
                                 bytes: &bytes,
                                 lines,
                                 at,
+                                kernel_ns,
                             });
                         }
                     }

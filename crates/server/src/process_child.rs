@@ -22,12 +22,14 @@ use rustix::process::Signal;
 use crate::connection::idle_error;
 use crate::recorder::Worker;
 use crate::shutdown::StopDrain;
+use crate::timestamps;
 
 /// Written out once this much is buffered, even while more data is waiting.
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// One frame a worker writes to its parent. On the wire (integers little-endian):
-/// `H pid:u32 tid:u64 ppid:u32`, `L at_ns:u64 lines:u64 len:u32 bytes`, `E len:u32 utf8`, `Z`.
+/// `H pid:u32 tid:u64 ppid:u32`, `L at_ns:u64 kernel_ns:u64 lines:u64 len:u32 bytes` (a
+/// `kernel_ns` of 0: none), `E len:u32 utf8`, `Z`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Frame {
     /// First frame: who serves the connection.
@@ -35,6 +37,7 @@ pub(crate) enum Frame {
     /// The lines of one read (see [`Chunk`]).
     Lines {
         at: MonoNs,
+        kernel_ns: Option<u64>,
         lines: u64,
         bytes: Vec<u8>,
     },
@@ -54,6 +57,7 @@ fn put_hello(out: &mut Vec<u8>, w: Worker) {
 fn put_lines(out: &mut Vec<u8>, chunk: &Chunk<'_>) {
     out.push(b'L');
     out.extend_from_slice(&chunk.at.0.to_le_bytes());
+    out.extend_from_slice(&chunk.kernel_ns.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&chunk.lines.to_le_bytes());
     // A chunk is at most --max-line-bytes plus one read, far below 4 GiB.
     let len = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
@@ -95,6 +99,7 @@ pub(crate) fn read_frame(r: &mut impl BufRead) -> io::Result<Option<Frame>> {
         }),
         b'L' => Frame::Lines {
             at: MonoNs(u64::from_le_bytes(take(r)?)),
+            kernel_ns: Some(u64::from_le_bytes(take(r)?)).filter(|&ns| ns > 0),
             lines: u64::from_le_bytes(take(r)?),
             bytes: take_vec(r)?,
         },
@@ -190,7 +195,7 @@ fn serve(
             }
             Ok(Next::NeedInput) => {
                 let read = stop.read_or_send(socket, lines.spare(), out, &mut batch)?;
-                if let Err(e) = lines.commit(read) {
+                if let Err(e) = lines.commit_timed(read) {
                     put_error(&mut batch, &e.to_string());
                     return send(out, &mut batch);
                 }
@@ -227,7 +232,7 @@ impl StopWatch<'_> {
         buf: &mut [u8],
         out: &mut impl Write,
         batch: &mut Vec<u8>,
-    ) -> io::Result<io::Result<usize>> {
+    ) -> io::Result<io::Result<(usize, Option<u64>)>> {
         loop {
             let now = MonoNs::now();
             if self.drain.started()
@@ -238,21 +243,25 @@ impl StopWatch<'_> {
             {
                 let n = self.drain.allowance(&socket, buf.len());
                 if n == 0 {
-                    return Ok(Ok(0));
+                    return Ok(Ok((0, None)));
                 }
-                return Ok(match recv(socket, &mut buf[..n], RecvFlags::DONTWAIT) {
-                    Ok((read, _)) => {
-                        self.drain.consumed(read);
+                return Ok(match timestamps::recv(socket, &mut buf[..n], true) {
+                    Ok(read) => {
+                        self.drain.consumed(read.0);
                         Ok(read)
                     }
-                    Err(Errno::AGAIN) => Ok(0),
-                    Err(e) => Err(e.into()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0, None)),
+                    Err(e) => Err(e),
                 });
             }
-            match recv(socket, &mut *buf, RecvFlags::DONTWAIT) {
-                Ok((n, _)) => return Ok(Ok(n)),
-                Err(Errno::AGAIN | Errno::INTR) => {}
-                Err(e) => return Ok(Err(e.into())),
+            match timestamps::recv(socket, buf, true) {
+                Ok(read) => return Ok(Ok(read)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Ok(Err(e)),
             }
             send(out, batch)?;
             if !self.wait(socket) {
@@ -370,6 +379,7 @@ mod tests {
                 bytes: b"a\nb\n",
                 lines: 2,
                 at: MonoNs(42),
+                kernel_ns: Some(7),
             },
         );
         put_error(&mut buf, "boom");
@@ -380,6 +390,7 @@ mod tests {
             read_frame(&mut r).expect("l"),
             Some(Frame::Lines {
                 at: MonoNs(42),
+                kernel_ns: Some(7),
                 lines: 2,
                 bytes: b"a\nb\n".to_vec()
             })

@@ -132,6 +132,8 @@ pub struct Meter {
     peer: SocketAddr,
     /// Instant of the last read with lines, or of the accept before any.
     last_at: MonoNs,
+    /// The kernel's receive instant of that read, where known.
+    last_kernel_ns: Option<u64>,
     gaps: Gaps,
     tally: Arc<Tally>,
     out: Option<Poster<Output>>,
@@ -152,6 +154,13 @@ impl Meter {
         }
         let first_gap_ms = chunk.at.ms_since(self.last_at);
         self.last_at = self.last_at.max(chunk.at);
+        let kernel_gap_ms = chunk
+            .kernel_ns
+            .zip(self.last_kernel_ns)
+            .map(|(now, before)| now.saturating_sub(before) as f64 / 1e6);
+        if chunk.kernel_ns.is_some() {
+            self.last_kernel_ns = chunk.kernel_ns;
+        }
         let first_seq = self.gaps.n + 1;
         self.gaps.n += chunk.lines;
         self.gaps.sum_ms += first_gap_ms;
@@ -166,6 +175,8 @@ impl Meter {
                 first_seq,
                 first_gap_ms,
                 at: chunk.at,
+                kernel_ns: chunk.kernel_ns,
+                kernel_gap_ms,
                 bytes: chunk.bytes.to_vec(),
             });
         }
@@ -279,6 +290,7 @@ impl Recorder {
             conn,
             peer: c.peer,
             last_at: c.accepted_at,
+            last_kernel_ns: None,
             gaps: Gaps::default(),
             tally: Arc::clone(&c.tally),
             out: self.report_messages.then(|| self.out.clone()),
@@ -471,6 +483,7 @@ mod tests {
             bytes,
             lines: bytes.iter().filter(|&&b| b == b'\n').count().max(1) as u64,
             at: MonoNs(at_ms * 1_000_000),
+            kernel_ns: None,
         }
     }
 

@@ -208,6 +208,32 @@ fn three_connections_of_five_messages(mode: &str) {
         assert!(latency_ms.is_some_and(|l| l > -5.0 && l < 5_000.0), "{m:?}");
         assert!(!lossy && *gap_ms >= 0.0);
     }
+    // The kernel had every message before the server read it: its receive instant is no
+    // later than the read's, and the delay the mode added is not negative.
+    for r in &stopped.events {
+        let ServerEvent::MessageReceived {
+            seq,
+            kernel_unix_ms,
+            kernel_gap_ms,
+            server_delay_ms,
+            ..
+        } = &r.event
+        else {
+            continue;
+        };
+        let kernel = kernel_unix_ms.unwrap_or_else(|| panic!("{mode}: no kernel instant: {r:?}"));
+        let delay = server_delay_ms.expect("a server delay");
+        assert!(
+            kernel <= r.unix_ms,
+            "{mode}: kernel {kernel} after the read {}",
+            r.unix_ms
+        );
+        assert!(delay >= 0.0, "{mode}: negative delay {delay}");
+        // Equal up to the float precision of Unix milliseconds (~0.25 µs).
+        assert!((r.unix_ms - kernel - delay).abs() < 1e-3, "{mode}: {r:?}");
+        assert_eq!(kernel_gap_ms.is_some(), *seq > 1, "{mode}: {r:?}");
+        assert!(kernel_gap_ms.is_none_or(|g| g >= 0.0), "{mode}: {r:?}");
+    }
     for (_, messages, reason) in closes(&stopped) {
         assert_eq!((messages, reason), (5, CloseReason::PeerClosed));
     }

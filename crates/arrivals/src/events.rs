@@ -7,6 +7,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde_json::ser::{CompactFormatter, Formatter};
 use serde::{Deserialize, Serialize};
 
 /// One line of an event log: when it happened on both clocks, and what happened.
@@ -248,6 +249,59 @@ impl EventLog {
         written
     }
 
+    /// Appends one `message_received` record, written straight from borrowed fields: the
+    /// writer of a flood spends its time here. The line is byte for byte what
+    /// [`append`](Self::append) writes for the same record (a test checks it).
+    pub fn append_message(&mut self, t_ms: f64, unix_ms: f64, m: &MessageFields<'_>) -> io::Result<()> {
+        let b = &mut self.buf;
+        b.extend_from_slice(b"{\"t_ms\":");
+        put_f64(b, t_ms);
+        b.extend_from_slice(b",\"unix_ms\":");
+        put_f64(b, unix_ms);
+        b.extend_from_slice(b",\"event\":\"message_received\",\"conn\":");
+        put_int(b, m.conn);
+        b.extend_from_slice(b",\"seq\":");
+        put_int(b, m.seq);
+        b.extend_from_slice(b",\"bytes\":");
+        put_int(b, m.bytes as u64);
+        b.extend_from_slice(b",\"text\":");
+        serde_json::to_writer(&mut *b, m.text)?;
+        b.extend_from_slice(if m.lossy {
+            b",\"lossy\":true,\"gap_ms\":"
+        } else {
+            b",\"lossy\":false,\"gap_ms\":"
+        });
+        put_f64(b, m.gap_ms);
+        if let Some(v) = m.worker {
+            b.extend_from_slice(b",\"worker\":");
+            put_int(b, u64::from(v));
+        }
+        if let Some(v) = m.worker_event {
+            b.extend_from_slice(b",\"worker_event\":");
+            put_int(b, u64::from(v));
+        }
+        if let Some(v) = m.sent_unix_ms {
+            b.extend_from_slice(b",\"sent_unix_ms\":");
+            put_int(b, v);
+        }
+        for (key, value) in [
+            (&b",\"latency_ms\":"[..], m.latency_ms),
+            (&b",\"kernel_unix_ms\":"[..], m.kernel_unix_ms),
+            (&b",\"kernel_gap_ms\":"[..], m.kernel_gap_ms),
+            (&b",\"server_delay_ms\":"[..], m.server_delay_ms),
+        ] {
+            if let Some(v) = value {
+                b.extend_from_slice(key);
+                put_f64(b, v);
+            }
+        }
+        b.extend_from_slice(b"}\n");
+        if self.buf.len() >= Self::BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Appends one record and writes it out at once.
     pub fn write<E: Serialize>(&mut self, record: &Record<E>) -> io::Result<()> {
         self.append(record)?;
@@ -259,6 +313,62 @@ impl EventLog {
         self.flush()?;
         self.file.flush()
     }
+}
+
+/// The fields of a `message_received` event, borrowed (see [`EventLog::append_message`]);
+/// the same fields and meanings as [`ServerEvent::MessageReceived`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub struct MessageFields<'a> {
+    pub conn: u64,
+    pub seq: u64,
+    pub bytes: usize,
+    pub text: &'a str,
+    pub lossy: bool,
+    pub gap_ms: f64,
+    pub worker: Option<u32>,
+    pub worker_event: Option<u32>,
+    pub sent_unix_ms: Option<u64>,
+    pub latency_ms: Option<f64>,
+    pub kernel_unix_ms: Option<f64>,
+    pub kernel_gap_ms: Option<f64>,
+    pub server_delay_ms: Option<f64>,
+}
+
+impl MessageFields<'_> {
+    /// The owned event with these fields.
+    pub fn to_event(&self) -> ServerEvent {
+        ServerEvent::MessageReceived {
+            conn: self.conn,
+            seq: self.seq,
+            bytes: self.bytes,
+            text: self.text.to_owned(),
+            lossy: self.lossy,
+            gap_ms: self.gap_ms,
+            worker: self.worker,
+            worker_event: self.worker_event,
+            sent_unix_ms: self.sent_unix_ms,
+            latency_ms: self.latency_ms,
+            kernel_unix_ms: self.kernel_unix_ms,
+            kernel_gap_ms: self.kernel_gap_ms,
+            server_delay_ms: self.server_delay_ms,
+        }
+    }
+}
+
+/// A float as serde_json writes it (its own formatter), `null` when not finite.
+fn put_f64(b: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        // Writing into a Vec cannot fail.
+        let _ = CompactFormatter.write_f64(b, v);
+    } else {
+        b.extend_from_slice(b"null");
+    }
+}
+
+/// An integer as serde_json writes it.
+fn put_int(b: &mut Vec<u8>, v: u64) {
+    let _ = CompactFormatter.write_u64(b, v);
 }
 
 /// An error reading an event log, naming the file and line.
@@ -328,6 +438,60 @@ mod tests {
         let back: Record<ServerEvent> = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, rec);
         assert_eq!(back.event.name(), "message_received");
+    }
+
+    #[test]
+    fn the_fast_message_line_is_the_serde_line() {
+        let dir = tempfile_dir("fast");
+        let texts = [
+            "Worker 1, Event 2, Timestamp 1768823258707",
+            "",
+            "quote \" backslash \\ tab \t nul \u{0} esc \u{1b} del \u{7f}",
+            "héllo \u{FFFD} 日本",
+        ];
+        let floats = [0.0, 1.5, 1e-7, 1e21, 123.456_789, 1_795_726_976_929.862, f64::NAN];
+        let mut expected = Vec::new();
+        let mut log = EventLog::create(&dir.join("fast.jsonl")).expect("create");
+        let mut k = 0usize;
+        for text in texts {
+            for &f in &floats {
+                k += 1;
+                let some = k % 2 == 0;
+                let m = MessageFields {
+                    conn: k as u64,
+                    seq: u64::MAX - k as u64,
+                    bytes: text.len(),
+                    text,
+                    lossy: some,
+                    gap_ms: f,
+                    worker: some.then_some(7),
+                    worker_event: some.then_some(u32::MAX),
+                    sent_unix_ms: some.then_some(1_768_823_258_707),
+                    latency_ms: some.then_some(-f),
+                    kernel_unix_ms: (!some).then_some(f * 3.0),
+                    kernel_gap_ms: some.then_some(f / 7.0),
+                    server_delay_ms: (!some).then_some(f),
+                };
+                let record = Record {
+                    t_ms: f / 3.0,
+                    unix_ms: 1_795_726_976_929.862 + k as f64,
+                    event: m.to_event(),
+                };
+                log.append_message(record.t_ms, record.unix_ms, &m).expect("fast");
+                serde_json::to_writer(&mut expected, &record).expect("serde");
+                expected.push(b'\n');
+            }
+        }
+        log.close().expect("close");
+        let written = std::fs::read(dir.join("fast.jsonl")).expect("read");
+        assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("arrivals-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 
 use arrivals::clock::{MonoNs, ProcessClock, unix_ms_now};
-use arrivals::events::{EventLog, Record, ServerEvent};
-use arrivals::protocol::{decode, escape_control, parse_message};
+use arrivals::events::{EventLog, MessageFields, Record, ServerEvent};
+use arrivals::protocol::{escape_control, parse_message};
 use arrivals::writer::Sink;
 
 use crate::recorder::ConnId;
@@ -141,33 +141,43 @@ impl Output {
             return;
         }
         let unix_at = unix_ms_at(at);
+        let t_ms = self.clock.t_ms(at);
         let kernel_unix_ms = read.kernel_ns.map(|ns| ns as f64 / 1e6);
         let bytes = read.bytes;
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         for (k, line) in body.split(|&b| b == b'\n').enumerate() {
-            let (text, lossy) = decode(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            // Valid UTF-8 (every client-format line) is borrowed, not copied.
+            let lossy_text;
+            let (text, lossy) = match std::str::from_utf8(line) {
+                Ok(text) => (text, false),
+                Err(_) => {
+                    lossy_text = String::from_utf8_lossy(line).into_owned();
+                    (lossy_text.as_str(), true)
+                }
+            };
             if self.verbose {
                 let shown = format!(
                     "Sentence \"{}\" received from {peer}\n",
-                    escape_control(&text)
+                    escape_control(text)
                 );
                 self.print(&shown);
             }
-            if self.log.is_none() {
+            let Some(log) = self.log.as_mut() else {
                 continue;
-            }
-            let parsed = parse_message(&text);
-            let event = ServerEvent::MessageReceived {
+            };
+            let parsed = parse_message(text);
+            let fields = MessageFields {
                 conn,
                 seq: read.first_seq + k as u64,
-                bytes: line.strip_suffix(b"\r").unwrap_or(line).len(),
+                bytes: line.len(),
+                text,
                 lossy,
                 gap_ms: if k == 0 { read.first_gap_ms } else { 0.0 },
                 worker: parsed.map(|p| p.worker),
                 worker_event: parsed.map(|p| p.event),
                 sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
                 latency_ms: parsed.map(|p| unix_at - p.sent_unix_ms as f64),
-                text,
                 kernel_unix_ms,
                 kernel_gap_ms: if k == 0 {
                     read.kernel_gap_ms
@@ -176,7 +186,9 @@ impl Output {
                 },
                 server_delay_ms: kernel_unix_ms.map(|k| unix_at - k),
             };
-            self.log(at, unix_at, event);
+            if let Err(e) = log.append_message(t_ms, unix_at, &fields) {
+                self.lost(&e);
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde_json::ser::{CompactFormatter, Formatter};
 use serde::{Deserialize, Serialize};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 /// One line of an event log: when it happened on both clocks, and what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,7 +252,12 @@ impl EventLog {
     /// Appends one `message_received` record, written straight from borrowed fields: the
     /// writer of a flood spends its time here. The line is byte for byte what
     /// [`append`](Self::append) writes for the same record (a test checks it).
-    pub fn append_message(&mut self, t_ms: f64, unix_ms: f64, m: &MessageFields<'_>) -> io::Result<()> {
+    pub fn append_message(
+        &mut self,
+        t_ms: f64,
+        unix_ms: f64,
+        m: &MessageFields<'_>,
+    ) -> io::Result<()> {
         let b = &mut self.buf;
         b.extend_from_slice(b"{\"t_ms\":");
         put_f64(b, t_ms);
@@ -449,7 +454,15 @@ mod tests {
             "quote \" backslash \\ tab \t nul \u{0} esc \u{1b} del \u{7f}",
             "héllo \u{FFFD} 日本",
         ];
-        let floats = [0.0, 1.5, 1e-7, 1e21, 123.456_789, 1_795_726_976_929.862, f64::NAN];
+        let floats = [
+            0.0,
+            1.5,
+            1e-7,
+            1e21,
+            123.456_789,
+            1_795_726_976_929.862,
+            f64::NAN,
+        ];
         let mut expected = Vec::new();
         let mut log = EventLog::create(&dir.join("fast.jsonl")).expect("create");
         let mut k = 0usize;
@@ -477,14 +490,18 @@ mod tests {
                     unix_ms: 1_795_726_976_929.862 + k as f64,
                     event: m.to_event(),
                 };
-                log.append_message(record.t_ms, record.unix_ms, &m).expect("fast");
+                log.append_message(record.t_ms, record.unix_ms, &m)
+                    .expect("fast");
                 serde_json::to_writer(&mut expected, &record).expect("serde");
                 expected.push(b'\n');
             }
         }
         log.close().expect("close");
         let written = std::fs::read(dir.join("fast.jsonl")).expect("read");
-        assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&expected)
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

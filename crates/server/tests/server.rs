@@ -209,7 +209,10 @@ fn three_connections_of_five_messages(mode: &str) {
         assert!(!lossy && *gap_ms >= 0.0);
     }
     // The kernel had every message before the server read it: its receive instant is no
-    // later than the read's, and the delay the mode added is not negative.
+    // later than the read's, and the delay the mode added is not negative. (The kernel
+    // turns host-wide receive stamping on asynchronously when the server first asks, so a
+    // message may come unstamped; most carry the instant.)
+    let mut stamped = 0;
     for r in &stopped.events {
         let ServerEvent::MessageReceived {
             seq,
@@ -221,7 +224,14 @@ fn three_connections_of_five_messages(mode: &str) {
         else {
             continue;
         };
-        let kernel = kernel_unix_ms.unwrap_or_else(|| panic!("{mode}: no kernel instant: {r:?}"));
+        let Some(kernel) = *kernel_unix_ms else {
+            assert!(
+                server_delay_ms.is_none() && kernel_gap_ms.is_none(),
+                "{mode}: {r:?}"
+            );
+            continue;
+        };
+        stamped += 1;
         let delay = server_delay_ms.expect("a server delay");
         assert!(
             kernel <= r.unix_ms,
@@ -231,9 +241,13 @@ fn three_connections_of_five_messages(mode: &str) {
         assert!(delay >= 0.0, "{mode}: negative delay {delay}");
         // Equal up to the float precision of Unix milliseconds (~0.25 µs).
         assert!((r.unix_ms - kernel - delay).abs() < 1e-3, "{mode}: {r:?}");
-        assert_eq!(kernel_gap_ms.is_some(), *seq > 1, "{mode}: {r:?}");
+        assert!(*seq > 1 || kernel_gap_ms.is_none(), "{mode}: {r:?}");
         assert!(kernel_gap_ms.is_none_or(|g| g >= 0.0), "{mode}: {r:?}");
     }
+    assert!(
+        stamped > 0,
+        "{mode}: no message carries a kernel receive instant"
+    );
     for (_, messages, reason) in closes(&stopped) {
         assert_eq!((messages, reason), (5, CloseReason::PeerClosed));
     }

@@ -345,6 +345,50 @@ mod tests {
     }
 
     #[test]
+    fn a_connection_task_is_small() {
+        // What one idle connection costs the async server besides its socket: the task's
+        // future (the reader state, the meter, the select). Grown past this, 10,000 idle
+        // connections no longer fit the memory budget of the benchmark (32 MiB).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let size = rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let _peer = TcpStream::connect(addr).await.expect("connect");
+            let (stream, _) = listener.accept().await.expect("accept");
+            let recorder = Arc::new(
+                Recorder::new(
+                    crate::Mode::Async,
+                    false,
+                    arrivals::ProcessClock::start(),
+                    None,
+                    Box::new(std::io::sink()),
+                )
+                .expect("recorder"),
+            );
+            let shutdown = Shutdown::new().expect("shutdown");
+            let (_tx, stop) = watch::channel(false);
+            let permit = Arc::new(Semaphore::new(1))
+                .acquire_owned()
+                .await
+                .expect("permit");
+            let limits = Limits {
+                max_connections: 1,
+                max_line_bytes: 1024,
+                idle_timeout: None,
+            };
+            let task = serve_connection(1, stream, recorder, shutdown, stop, limits, permit);
+            std::mem::size_of_val(&task)
+        });
+        assert!(
+            size <= 2048,
+            "a connection task's future takes {size} bytes"
+        );
+    }
+
+    #[test]
     fn splits_exactly_like_the_blocking_line_reader() {
         let long = vec![b'x'; 40_000];
         let mut at_bound = vec![b'y'; 1000];

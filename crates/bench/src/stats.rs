@@ -14,8 +14,13 @@ pub fn rows(sizes: &Sizes) -> Vec<Row> {
         Ok(steps
             .into_iter()
             .map(|s| {
-                let row = Row::new(GROUP, &s.name, s.took.as_secs_f64() * 1e3, "ms")
-                    .note(format!("n = {}; {}", sizes.stats_n, s.result));
+                let n = format!("n = {}", sizes.stats_n);
+                let note = if s.name == SORT {
+                    n
+                } else {
+                    format!("{n}; {}", s.result)
+                };
+                let row = Row::new(GROUP, &s.name, s.took.as_secs_f64() * 1e3, "ms").note(note);
                 if s.name == SORT { row } else { row.vs(SORT) }
             })
             .collect())

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 
 use crate::servers::{Bins, Server};
 use crate::table::Row;
-use crate::{Sizes, group_rows};
+use crate::{Sizes, Spread, group_rows, interleaved};
 
 const GROUP: &str = "accept";
 const THREADS: usize = 2;
@@ -18,7 +18,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects, reads up to the end of the greeting line and closes.
 pub(crate) fn greeted(addr: SocketAddr) -> anyhow::Result<TcpStream> {
-    let mut s = TcpStream::connect(addr).with_context(|| format!("cannot connect to {addr}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .with_context(|| format!("cannot connect to {addr}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     let mut buf = [0u8; 256];
     let mut got = 0;
@@ -61,25 +62,45 @@ fn connect_loops(addr: SocketAddr, each: usize) -> anyhow::Result<Duration> {
     Ok(end.duration_since(start))
 }
 
-fn mode_row(bins: &Bins, mode: &str, each: usize) -> anyhow::Result<Vec<Row>> {
+/// One round of `mode`: connections per second, and the connection gaps the server counted.
+fn sample(bins: &Bins, mode: &str, each: usize) -> anyhow::Result<(f64, u64)> {
     let server = Server::start(bins, mode, &[])?;
     let took = connect_loops(([127, 0, 0, 1], server.port).into(), each)?;
     let stopped = server.stop()?;
-    let conns = (THREADS * each) as u64;
-    let gaps = stopped.connection_gaps()?;
-    let row = Row::new(GROUP, mode, conns as f64 / took.as_secs_f64(), "conn/s")
-        .note(format!("{conns} connections; connection gaps n = {gaps}"))
-        .check(
-            gaps + 1 == conns,
-            &format!("server counted {gaps} gaps, expected {}", conns - 1),
-        );
-    Ok(vec![if mode == "iter" { row } else { row.vs("iter") }])
+    let rate = (THREADS * each) as f64 / took.as_secs_f64();
+    Ok((rate, stopped.connection_gaps()?))
 }
 
-/// The accept rate of every mode.
+/// The accept rate of every mode: the median of interleaved rounds.
 pub fn rows(bins: &Bins, sizes: &Sizes) -> Vec<Row> {
-    ["iter", "thr", "proc", "async"]
+    let modes = ["iter", "thr", "proc", "async"];
+    let each = sizes.accept_each;
+    let conns = (THREADS * each) as u64;
+    let samples = interleaved(&modes, sizes.rounds_accept, |mode| sample(bins, mode, each));
+    modes
         .iter()
-        .flat_map(|mode| group_rows(GROUP, mode, || mode_row(bins, mode, sizes.accept_each)))
+        .zip(samples)
+        .flat_map(|(mode, samples)| {
+            group_rows(GROUP, mode, || {
+                let samples = samples?;
+                let rates: Vec<f64> = samples.iter().map(|s| s.0).collect();
+                let spread = Spread::of(&rates);
+                let wrong: Vec<u64> = samples
+                    .iter()
+                    .map(|s| s.1)
+                    .filter(|&g| g + 1 != conns)
+                    .collect();
+                let row = Row::new(GROUP, *mode, spread.median, "conn/s")
+                    .note(format!(
+                        "{spread}; {conns} connections; connection gaps n = {} each",
+                        conns - 1
+                    ))
+                    .check(
+                        wrong.is_empty(),
+                        &format!("server counted {wrong:?} gaps, expected {}", conns - 1),
+                    );
+                Ok(vec![if *mode == "iter" { row } else { row.vs("iter") }])
+            })
+        })
         .collect()
 }

@@ -11,11 +11,12 @@ use anyhow::Context;
 
 use crate::servers::{Bins, Server};
 use crate::table::Row;
-use crate::{Sizes, group_rows};
+use crate::{Sizes, Spread, group_rows, interleaved};
 
 const GROUP: &str = "ingest";
 const CHUNK: usize = 64 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const UNIT: &str = "Mlines/s";
 
 /// The prebuilt text of each flood connection, in the client's message format.
@@ -73,8 +74,8 @@ impl Flood {
 /// One connection: connect, write everything, shut down writing, read to end of stream.
 fn flood_one(addr: SocketAddr, buf: &[u8]) -> anyhow::Result<(Instant, Instant)> {
     let start = Instant::now();
-    let mut s =
-        TcpStream::connect(addr).with_context(|| format!("flood: cannot connect to {addr}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        .with_context(|| format!("flood: cannot connect to {addr}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     for chunk in buf.chunks(CHUNK) {
@@ -91,8 +92,19 @@ fn flood_one(addr: SocketAddr, buf: &[u8]) -> anyhow::Result<(Instant, Instant)>
     Ok((start, Instant::now()))
 }
 
+/// One flood against a server without its log, or against the ceiling.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    /// Lines per second, in millions.
+    rate: f64,
+    /// Lines the reader counted.
+    n: u64,
+    /// First connect → server exit (none for the ceiling).
+    exit_ms: Option<f64>,
+}
+
 /// The ceiling: a listener here that counts newlines, a thread per connection.
-fn ceiling(flood: &Flood) -> anyhow::Result<Row> {
+fn ceiling(flood: &Flood) -> anyhow::Result<Sample> {
     let listener = TcpListener::bind("127.0.0.1:0").context("ceiling: cannot bind")?;
     let addr = listener.local_addr()?;
     let conns = flood.buffers.len();
@@ -110,20 +122,54 @@ fn ceiling(flood: &Flood) -> anyhow::Result<Row> {
     if sent.is_err() {
         // Release an acceptor still waiting for connections that never came.
         for _ in 0..conns {
-            let _ = TcpStream::connect(addr);
+            let _ = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT);
         }
     }
     let (start, end) = sent?;
-    let counted = acceptor
+    let n = acceptor
         .join()
         .map_err(|_| anyhow::anyhow!("ceiling: acceptor panicked"))??;
     let rate = flood.lines as f64 / end.duration_since(start).as_secs_f64() / 1e6;
-    Ok(Row::new(GROUP, "ceiling", rate, UNIT)
-        .note(format!("newline count in-process, n = {counted}"))
-        .check(
-            counted == flood.lines,
-            &format!("counted {counted}, sent {}", flood.lines),
-        ))
+    Ok(Sample {
+        rate,
+        n,
+        exit_ms: None,
+    })
+}
+
+/// One flood against `server -m MODE` without the event log.
+fn plain(bins: &Bins, flood: &Flood, mode: &str) -> anyhow::Result<Sample> {
+    let server = Server::start(bins, mode, &[])?;
+    let (start, end) = flood.send(([127, 0, 0, 1], server.port).into())?;
+    let stopped = server.stop()?;
+    Ok(Sample {
+        rate: flood.lines as f64 / end.duration_since(start).as_secs_f64() / 1e6,
+        n: stopped.data_gaps()?,
+        exit_ms: Some(stopped.exited.duration_since(start).as_secs_f64() * 1e3),
+    })
+}
+
+/// The row of the median of `samples`, checked: every sample counted every line.
+fn median_row(name: &str, samples: &[Sample], lines: u64) -> Row {
+    let rates: Vec<f64> = samples.iter().map(|s| s.rate).collect();
+    let spread = Spread::of(&rates);
+    let exits: Vec<f64> = samples.iter().filter_map(|s| s.exit_ms).collect();
+    let mut note = format!("{spread}; n = {lines} each");
+    if !exits.is_empty() {
+        note.push_str(&format!(
+            "; server exit {:.0} ms",
+            Spread::of(&exits).median
+        ));
+    }
+    let short: Vec<u64> = samples
+        .iter()
+        .map(|s| s.n)
+        .filter(|&n| n != lines)
+        .collect();
+    Row::new(GROUP, name, spread.median, UNIT).note(note).check(
+        short.is_empty(),
+        &format!("counted {short:?}, sent {lines}"),
+    )
 }
 
 fn count_lines(mut s: TcpStream) -> std::io::Result<u64> {
@@ -138,61 +184,34 @@ fn count_lines(mut s: TcpStream) -> std::io::Result<u64> {
     }
 }
 
-/// The ingest rows of one mode, with (`log` set) or without the event log.
-fn mode_rows(
-    bins: &Bins,
-    flood: &Flood,
-    mode: &str,
-    log: Option<&Path>,
-) -> anyhow::Result<Vec<Row>> {
-    let extra: Vec<String> = log.map_or_else(Vec::new, |p| {
-        vec!["--events".into(), p.display().to_string()]
-    });
+/// The rows of one mode with the event log `log`: ingest, and up to the server's exit.
+fn with_events(bins: &Bins, flood: &Flood, mode: &str, log: &Path) -> anyhow::Result<Vec<Row>> {
+    let extra = ["--events".to_owned(), log.display().to_string()];
     let server = Server::start(bins, mode, &extra)?;
     let (start, end) = flood.send(([127, 0, 0, 1], server.port).into())?;
     let stopped = server.stop()?;
     let secs = end.duration_since(start).as_secs_f64();
     let to_exit = stopped.exited.duration_since(start).as_secs_f64();
-    let n = stopped.data_gaps()?;
-    let lines = flood.lines;
-    let name = if log.is_some() {
-        format!("{mode} +events")
-    } else {
-        mode.to_owned()
-    };
-    let mut row = Row::new(GROUP, &name, lines as f64 / secs / 1e6, UNIT)
-        .note(format!("n = {n}; server exit {:.0} ms", to_exit * 1e3))
-        .check(n == lines, &format!("server n = {n}, sent {lines}"));
-    let Some(log) = log else {
-        let mut rows = vec![row.vs("ceiling")];
-        if mode == "proc" {
-            rows.push(
-                Row {
-                    name: "proc vs thr".into(),
-                    ..rows[0].clone()
-                }
-                .vs("thr"),
-            );
-        }
-        return Ok(rows);
-    };
+    let (n, lines) = (stopped.data_gaps()?, flood.lines);
     let logged = count_received(log)?;
-    row = row.vs(mode).check(
-        logged == lines,
-        &format!("log has {logged} message_received, sent {lines}"),
-    );
-    let written = Row::new(
+    std::fs::remove_file(log).with_context(|| format!("cannot remove {}", log.display()))?;
+    let row = Row::new(
         GROUP,
-        format!("{mode} +events incl. log written"),
-        lines as f64 / to_exit / 1e6,
+        format!("{mode} +events"),
+        lines as f64 / secs / 1e6,
         UNIT,
     )
     .vs(mode)
-    .note(format!(
-        "first connect → server exit {:.0} ms; log {logged} lines",
-        to_exit * 1e3
-    ));
-    std::fs::remove_file(log).with_context(|| format!("cannot remove {}", log.display()))?;
+    .note(format!("n = {n}; log {logged} message_received"))
+    .check(n == lines, &format!("server n = {n}, sent {lines}"))
+    .check(logged == lines, &format!("log has {logged}, sent {lines}"));
+    let name = format!("{mode} +events incl. log written");
+    let written = Row::new(GROUP, name, lines as f64 / to_exit / 1e6, UNIT)
+        .vs(mode)
+        .note(format!(
+            "first connect → server exit {:.0} ms",
+            to_exit * 1e3
+        ));
     Ok(vec![row, written])
 }
 
@@ -216,33 +235,57 @@ fn count_received(path: &Path) -> anyhow::Result<u64> {
     }
 }
 
-/// Every ingest row: the ceiling, then each mode without and with the event log.
+const MODES: [&str; 4] = ["iter", "thr", "proc", "async"];
+
+/// Every ingest row: the ceiling and each mode without the log, the median of rounds run
+/// interleaved; then each mode with the log, once (seconds long, so steadier).
 pub fn rows(bins: &Bins, sizes: &Sizes) -> Vec<Row> {
     let flood = Flood::new(4, sizes.flood_lines);
+    // A first flood, not reported, warms the buffers and the loopback path for every row.
+    let mut out = group_rows(GROUP, "warm-up", || ceiling(&flood).map(|_| Vec::new()));
+    let names = ["ceiling", "iter", "thr", "proc", "async"];
+    let samples = interleaved(&names, sizes.rounds_ingest, |name| match name {
+        "ceiling" => ceiling(&flood),
+        mode => plain(bins, &flood, mode),
+    });
+    for (name, samples) in names.iter().zip(samples) {
+        out.extend(group_rows(GROUP, name, || {
+            let row = median_row(name, &samples?, flood.lines);
+            Ok(match *name {
+                "ceiling" => {
+                    let note = format!("in-process newline count; {}", row.note);
+                    vec![row.note(note)]
+                }
+                "proc" => vec![
+                    row.clone().vs("ceiling"),
+                    Row {
+                        name: "proc vs thr".into(),
+                        ..row
+                    }
+                    .vs("thr"),
+                ],
+                _ => vec![row.vs("ceiling")],
+            })
+        }));
+    }
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {
-            return vec![Row::failure(
-                GROUP,
-                "setup",
-                &format!("no temporary directory: {e}"),
-            )];
+            return [
+                out,
+                vec![Row::failure(
+                    GROUP,
+                    "+events",
+                    &format!("no temporary directory: {e}"),
+                )],
+            ]
+            .concat();
         }
     };
-    // A first flood, not reported, warms the buffers and the loopback path for every row.
-    let mut out = group_rows(GROUP, "warm-up", || ceiling(&flood).map(|_| Vec::new()));
-    out.extend(group_rows(GROUP, "ceiling", || {
-        ceiling(&flood).map(|r| vec![r])
-    }));
-    for mode in ["iter", "thr", "proc", "async"] {
-        out.extend(group_rows(GROUP, mode, || {
-            mode_rows(bins, &flood, mode, None)
-        }));
-    }
-    for mode in ["iter", "thr", "proc", "async"] {
+    for mode in MODES {
         let log = dir.path().join(format!("{mode}.jsonl"));
         out.extend(group_rows(GROUP, &format!("{mode} +events"), || {
-            mode_rows(bins, &flood, mode, Some(&log))
+            with_events(bins, &flood, mode, &log)
         }));
     }
     out

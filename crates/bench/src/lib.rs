@@ -54,7 +54,7 @@ pub enum Group {
 }
 
 /// The sizes of a run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize)]
 pub(crate) struct Sizes {
     /// Lines per flood connection (4 connections).
     pub flood_lines: usize,
@@ -65,6 +65,9 @@ pub(crate) struct Sizes {
     /// Messages of the one-worker timing runs (the four-worker run sends a fifth each).
     pub timing_n: usize,
     pub stats_n: usize,
+    /// Interleaved rounds of the ingest rows without log, and of the accept rows.
+    pub rounds_ingest: usize,
+    pub rounds_accept: usize,
 }
 
 impl Sizes {
@@ -77,6 +80,8 @@ impl Sizes {
                 memory_thr: 50,
                 timing_n: 100,
                 stats_n: 10_000,
+                rounds_ingest: 2,
+                rounds_accept: 2,
             }
         } else {
             Self {
@@ -86,6 +91,8 @@ impl Sizes {
                 memory_thr: 1_000,
                 timing_n: 1_000,
                 stats_n: 1_000_000,
+                rounds_ingest: 5,
+                rounds_accept: 3,
             }
         }
     }
@@ -101,6 +108,62 @@ pub(crate) fn group_rows(
         eprintln!("Error: {group} {name}: {e:#}");
         vec![Row::failure(group, name, &format!("{e:#}"))]
     })
+}
+
+/// Runs `measure(name)` for every name, `rounds` times, round after round, so that a load
+/// coming and going on a shared host hits every row alike. Per name: its samples, or the
+/// first error (that name is not measured again).
+pub(crate) fn interleaved<T>(
+    names: &[&str],
+    rounds: usize,
+    mut measure: impl FnMut(&str) -> anyhow::Result<T>,
+) -> Vec<anyhow::Result<Vec<T>>> {
+    let mut out: Vec<anyhow::Result<Vec<T>>> = names.iter().map(|_| Ok(Vec::new())).collect();
+    for _ in 0..rounds {
+        for (name, slot) in names.iter().zip(&mut out) {
+            if let Ok(samples) = slot {
+                match measure(name) {
+                    Ok(sample) => samples.push(sample),
+                    Err(e) => *slot = Err(e),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The median and range of repeated measurements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `values`; NaN fields when there are none.
+    pub fn of(values: &[f64]) -> Self {
+        let sorted = arrivals::gof::sorted(values);
+        let median = if sorted.is_empty() {
+            f64::NAN
+        } else {
+            arrivals::stats::quantile_sorted(&sorted, 0.5)
+        };
+        Self {
+            median,
+            min: sorted.first().copied().unwrap_or(f64::NAN),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+            n: sorted.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (min, max) = (table::format_value(self.min), table::format_value(self.max));
+        write!(f, "median of {} ({min}–{max})", self.n)
+    }
 }
 
 /// The repository this crate was built in.
@@ -136,7 +199,7 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
     raise_nofile()?;
     let sizes = Sizes::new(options.quick);
     let wanted = |g: Group| options.only.is_none_or(|o| o == g);
-    let mut info = RunInfo::probe(&root, &bins, options.quick);
+    let mut info = RunInfo::probe(&root, &bins, options.quick, sizes);
     let mut table = Table::default();
     let groups: [(Group, &dyn Fn() -> Vec<Row>); 5] = [
         (Group::Ingest, &|| ingest::rows(&bins, &sizes)),

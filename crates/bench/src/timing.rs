@@ -1,5 +1,6 @@
 //! Timing: how exactly the client sends on schedule and what gaps a `thr` server measures,
-//! from both event logs; each run plain and, when the client has it, with `--spin-us 200`.
+//! from both event logs. Each schedule runs plain and, when the client has it, again with
+//! `--spin-us 200` (n/a rows for older clients), each spinning row next to its plain one.
 
 use std::path::Path;
 use std::time::Duration;
@@ -150,12 +151,13 @@ fn p50_p99_us(values: &[f64]) -> (f64, f64) {
     )
 }
 
-/// Rows `{label} {what} p50` and `p99` of `values` (ms), in µs.
+/// Rows `{label} {what} p50` and `p99` of `values` (ms), in µs, each compared with the same
+/// quantile of the row `{vs} pXX` when `vs` is given, and noted against `targets` (µs).
 fn quantile_rows(
     label: &str,
     what: &str,
     values: &[f64],
-    suffix: &str,
+    vs: Option<&str>,
     targets: Option<(f64, f64)>,
 ) -> Vec<Row> {
     let (p50, p99) = p50_p99_us(values);
@@ -165,18 +167,19 @@ fn quantile_rows(
     ]
     .into_iter()
     .map(|(q, v, target)| {
-        let base = format!("{label} {what} {q}");
-        let row = Row::new(GROUP, format!("{base}{suffix}"), v, "µs")
-            .note(format!("n = {}", values.len()));
-        let row = match target {
-            Some(t) => row.note(format!(
-                "n = {}; target ≤ {t} µs: {}",
-                values.len(),
-                if v <= t { "met" } else { "missed" }
-            )),
-            None => row,
+        let n = values.len();
+        let note = match target {
+            Some(t) => {
+                let verdict = if v <= t { "met" } else { "missed" };
+                format!("n = {n}; target ≤ {t} µs: {verdict}")
+            }
+            None => format!("n = {n}"),
         };
-        if suffix.is_empty() { row } else { row.vs(base) }
+        let row = Row::new(GROUP, format!("{label} {what} {q}"), v, "µs").note(note);
+        match vs {
+            Some(other) => row.vs(format!("{other} {q}")),
+            None => row,
+        }
     })
     .collect()
 }
@@ -215,69 +218,70 @@ fn schedules(sizes: &Sizes) -> [Schedule; 3] {
     ]
 }
 
-/// The rows of one schedule, plain (`spin` None) or spinning.
+/// The rows of one schedule, plain (`spin` None). Ratios: the server's gap error next to
+/// the client's lateness, four workers' lateness next to one's, the server's KS distance
+/// next to the client's. Spinning rows are renamed `… +spin200` and compared with the plain
+/// row of the same name.
 fn schedule_rows(bins: &Bins, s: &Schedule, spin: Option<u32>) -> anyhow::Result<Vec<Row>> {
     let dir = tempfile::tempdir().context("no temporary directory")?;
     let logs = run(bins, s, spin, dir.path())?;
-    let suffix = spin.map_or_else(String::new, |us| format!(" +spin{us}"));
     let l = s.label;
-    Ok(match s.dist {
+    let rows = match s.dist {
         "e" => {
-            let client = ks_row(format!("{l} KS client send gaps{suffix}"), &logs.send_gaps)?;
-            let server = ks_row(
-                format!("{l} KS server data gaps{suffix}"),
-                &logs.server_gaps,
-            )?;
-            let client = if spin.is_some() {
-                client.vs(format!("{l} KS client send gaps"))
-            } else {
-                client
-            };
-            vec![
-                client,
-                server.vs(format!("{l} KS client send gaps{suffix}")),
-            ]
+            let client = format!("{l} KS client send gaps");
+            let server = ks_row(format!("{l} KS server data gaps"), &logs.server_gaps)?;
+            vec![ks_row(client.clone(), &logs.send_gaps)?, server.vs(client)]
         }
         _ if s.workers > 1 => {
             let err: Vec<f64> = logs.server_gaps.iter().map(|g| (g - 5.0).abs()).collect();
-            let mut rows = quantile_rows(l, "server |gap−5ms|", &err, &suffix, None);
-            rows.extend(quantile_rows(l, "lateness", &logs.lateness, &suffix, None));
+            let lateness = format!("{l} lateness");
+            let mut rows =
+                quantile_rows(l, "lateness", &logs.lateness, Some("d5ms×1 lateness"), None);
+            rows.extend(quantile_rows(
+                l,
+                "server |gap−5ms|",
+                &err,
+                Some(&lateness),
+                None,
+            ));
             rows
         }
-        _ => quantile_rows(l, "lateness", &logs.lateness, &suffix, Some((10.0, 100.0))),
+        _ => quantile_rows(l, "lateness", &logs.lateness, None, Some((10.0, 100.0))),
+    };
+    Ok(match spin {
+        None => rows,
+        Some(us) => rows.into_iter().map(|r| spinning(r, us)).collect(),
     })
 }
 
-/// Every timing row: each schedule plain, then spinning (or n/a rows when unsupported).
+/// The spinning twin of a plain row: renamed, compared with the plain row.
+fn spinning(row: Row, us: u32) -> Row {
+    let plain = row.name.clone();
+    Row {
+        name: format!("{plain} +spin{us}"),
+        ..row
+    }
+    .vs(plain)
+}
+
+/// Every timing row, schedule by schedule, each plain then spinning.
 pub fn rows(bins: &Bins, sizes: &Sizes) -> Vec<Row> {
     let spins = match bins.client_spins() {
-        Ok(s) => s,
+        Ok(spins) => spins,
         Err(e) => return vec![Row::failure(GROUP, "setup", &format!("{e:#}"))],
     };
     let mut out = Vec::new();
     for s in schedules(sizes) {
-        out.extend(group_rows(GROUP, s.label, || schedule_rows(bins, &s, None)));
-        if spins {
+        let plain = group_rows(GROUP, s.label, || schedule_rows(bins, &s, None));
+        let spun = if spins {
             let label = format!("{} +spin{SPIN_US}", s.label);
-            out.extend(group_rows(GROUP, &label, || {
-                schedule_rows(bins, &s, Some(SPIN_US))
-            }));
+            group_rows(GROUP, &label, || schedule_rows(bins, &s, Some(SPIN_US)))
         } else {
-            let plain: Vec<Row> = out
-                .iter()
-                .filter(|r| r.name.starts_with(s.label))
-                .cloned()
-                .collect();
-            out.extend(plain.into_iter().map(|r| {
-                Row::not_applicable(
-                    GROUP,
-                    format!("{} +spin{SPIN_US}", r.name),
-                    r.unit,
-                    "client lacks --spin-us",
-                )
-                .vs(r.name)
-            }));
-        }
+            let why = "client lacks --spin-us";
+            let na = |r: &Row| Row::not_applicable(GROUP, &r.name, r.unit, why);
+            plain.iter().map(|r| spinning(na(r), SPIN_US)).collect()
+        };
+        out.extend(plain.into_iter().chain(spun));
     }
     out
 }

@@ -217,6 +217,7 @@ pub fn run(options: &Options) -> anyhow::Result<bool> {
     }
     table.resolve_ratios();
     info.duration_s = started.elapsed().as_secs_f64();
+    info.loadavg_end = report::proc_file("/proc/loadavg");
     print!("{}", table.to_text());
     let out = options
         .out

@@ -27,6 +27,9 @@ pub struct RunInfo {
     pub sizes: Sizes,
     pub args: Vec<String>,
     pub duration_s: f64,
+    /// /proc/loadavg when the run started and when it ended: the host is shared.
+    pub loadavg_start: String,
+    pub loadavg_end: String,
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
@@ -40,7 +43,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn proc_file(path: &str) -> String {
+pub fn proc_file(path: &str) -> String {
     std::fs::read_to_string(path).map_or_else(|_| "unknown".into(), |s| s.trim().to_owned())
 }
 
@@ -64,6 +67,8 @@ impl RunInfo {
             sizes,
             args: std::env::args().skip(1).collect(),
             duration_s: 0.0,
+            loadavg_start: proc_file("/proc/loadavg"),
+            loadavg_end: String::new(),
         }
     }
 }
@@ -120,7 +125,7 @@ pub fn readme(table: &Table, info: &RunInfo) -> String {
          `target/release/bench --bin-dir DIR` measures binaries built elsewhere (e.g. from an \
          older commit); `--quick` shrinks every size, `--only GROUP` runs one group.\n\n\
          ## Rows\n\n{}\n## Last run\n\n{} on {} (kernel {}), commit {}{}, binaries {} ({}), \
-         {:.0} s{}.\n\n{}",
+         {:.0} s{}; load average at start `{}`, at end `{}`.\n\n{}",
         rows_text(&info.sizes),
         info.date,
         info.host,
@@ -131,6 +136,8 @@ pub fn readme(table: &Table, info: &RunInfo) -> String {
         info.server_version,
         info.duration_s,
         if info.quick { ", --quick" } else { "" },
+        info.loadavg_start,
+        info.loadavg_end,
         table.to_markdown()
     )
 }

@@ -39,9 +39,10 @@ report:
     cargo build --release --bin orchestrator
     target/release/orchestrator report
 
-# Benchmark the statistics on 1,000,000 recorded gaps (release build)
-bench:
-    cargo bench -p arrivals --bench stats
+# Benchmark suite of the whole instrument (release, ~3 min) into results/bench/, report/bench/; e.g. `just bench --quick`
+bench *ARGS:
+    cargo build --release --bins
+    target/release/bench {{ARGS}}
 
 # What CI runs: lint, then the tests
 ci: lint test

@@ -1,6 +1,7 @@
 //! Shared core of the arrivals harness: the wire protocol, the event-log schema, the
 //! inter-event distributions and the statistics that every binary and the report use.
 
+pub mod benchmark;
 pub mod clock;
 pub mod distribution;
 pub mod events;

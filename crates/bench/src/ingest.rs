@@ -1,0 +1,292 @@
+//! Ingest: how many lines per second each mode reads from a flood of 4 connections, with and
+//! without the event log, next to the ceiling of a minimal newline counter in this process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::servers::{Bins, Server};
+use crate::table::Row;
+use crate::{Sizes, Spread, group_rows, interleaved};
+
+const GROUP: &str = "ingest";
+const CHUNK: usize = 64 * 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const UNIT: &str = "Mlines/s";
+
+/// The prebuilt text of each flood connection, in the client's message format.
+#[derive(Debug)]
+pub struct Flood {
+    buffers: Vec<Arc<Vec<u8>>>,
+    pub lines: u64,
+}
+
+impl Flood {
+    pub fn new(connections: usize, lines_each: usize) -> Self {
+        let unix_ms = arrivals::clock::unix_ms_now() as u64;
+        let buffers = (1..=connections)
+            .map(|w| {
+                let mut buf = Vec::with_capacity(lines_each * 48);
+                for j in 1..=lines_each {
+                    let line = format!("Worker {w}, Event {j}, Timestamp {}\n", unix_ms + j as u64);
+                    buf.extend_from_slice(line.as_bytes());
+                }
+                Arc::new(buf)
+            })
+            .collect();
+        Self {
+            buffers,
+            lines: (connections * lines_each) as u64,
+        }
+    }
+
+    /// Floods `addr` from one thread per connection; returns the span from the first
+    /// connect to the last end of stream (when the peer has read everything).
+    pub fn send(&self, addr: SocketAddr) -> anyhow::Result<(Instant, Instant)> {
+        let barrier = Arc::new(Barrier::new(self.buffers.len()));
+        let threads: Vec<_> = self
+            .buffers
+            .iter()
+            .map(|buf| {
+                let (buf, barrier) = (Arc::clone(buf), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    flood_one(addr, &buf)
+                })
+            })
+            .collect();
+        let mut span: Option<(Instant, Instant)> = None;
+        for t in threads {
+            let (a, b) = t
+                .join()
+                .map_err(|_| anyhow::anyhow!("a flood thread panicked"))??;
+            span = Some(span.map_or((a, b), |(s, e)| (s.min(a), e.max(b))));
+        }
+        span.context("a flood needs at least one connection")
+    }
+}
+
+/// One connection: connect, write everything, shut down writing, read to end of stream.
+fn flood_one(addr: SocketAddr, buf: &[u8]) -> anyhow::Result<(Instant, Instant)> {
+    let start = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        .with_context(|| format!("flood: cannot connect to {addr}"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    for chunk in buf.chunks(CHUNK) {
+        s.write_all(chunk)
+            .with_context(|| format!("flood: writing to {addr}"))?;
+    }
+    s.shutdown(Shutdown::Write)?;
+    let mut sink = [0u8; 4096];
+    while s
+        .read(&mut sink)
+        .with_context(|| format!("flood: waiting for {addr} to close"))?
+        > 0
+    {}
+    Ok((start, Instant::now()))
+}
+
+/// One flood against a server without its log, or against the ceiling.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    /// Lines per second, in millions.
+    rate: f64,
+    /// Lines the reader counted.
+    n: u64,
+    /// First connect → server exit (none for the ceiling).
+    exit_ms: Option<f64>,
+}
+
+/// The ceiling: a listener here that counts newlines, a thread per connection.
+fn ceiling(flood: &Flood) -> anyhow::Result<Sample> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("ceiling: cannot bind")?;
+    let addr = listener.local_addr()?;
+    let conns = flood.buffers.len();
+    let acceptor = std::thread::spawn(move || -> std::io::Result<u64> {
+        let readers: Vec<_> = (0..conns)
+            .map(|_| {
+                listener
+                    .accept()
+                    .map(|(s, _)| std::thread::spawn(move || count_lines(s)))
+            })
+            .collect::<Result<_, _>>()?;
+        readers.into_iter().map(|r| r.join().unwrap_or(Ok(0))).sum()
+    });
+    let sent = flood.send(addr);
+    if sent.is_err() {
+        // Release an acceptor still waiting for connections that never came.
+        for _ in 0..conns {
+            let _ = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT);
+        }
+    }
+    let (start, end) = sent?;
+    let n = acceptor
+        .join()
+        .map_err(|_| anyhow::anyhow!("ceiling: acceptor panicked"))??;
+    let rate = flood.lines as f64 / end.duration_since(start).as_secs_f64() / 1e6;
+    Ok(Sample {
+        rate,
+        n,
+        exit_ms: None,
+    })
+}
+
+/// One flood against `server -m MODE` without the event log.
+fn plain(bins: &Bins, flood: &Flood, mode: &str) -> anyhow::Result<Sample> {
+    let server = Server::start(bins, mode, &[])?;
+    let (start, end) = flood.send(([127, 0, 0, 1], server.port).into())?;
+    let stopped = server.stop()?;
+    Ok(Sample {
+        rate: flood.lines as f64 / end.duration_since(start).as_secs_f64() / 1e6,
+        n: stopped.data_gaps()?,
+        exit_ms: Some(stopped.exited.duration_since(start).as_secs_f64() * 1e3),
+    })
+}
+
+/// The row of the median of `samples`, checked: every sample counted every line.
+fn median_row(name: &str, samples: &[Sample], lines: u64) -> Row {
+    let rates: Vec<f64> = samples.iter().map(|s| s.rate).collect();
+    let spread = Spread::of(&rates);
+    let exits: Vec<f64> = samples.iter().filter_map(|s| s.exit_ms).collect();
+    let mut note = format!("{spread}; n = {lines} each");
+    if !exits.is_empty() {
+        note.push_str(&format!(
+            "; server exit {:.0} ms",
+            Spread::of(&exits).median
+        ));
+    }
+    let short: Vec<u64> = samples
+        .iter()
+        .map(|s| s.n)
+        .filter(|&n| n != lines)
+        .collect();
+    Row::new(GROUP, name, spread.median, UNIT).note(note).check(
+        short.is_empty(),
+        &format!("counted {short:?}, sent {lines}"),
+    )
+}
+
+fn count_lines(mut s: TcpStream) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut n = 0u64;
+    loop {
+        let got = s.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+    }
+}
+
+/// The rows of one mode with the event log `log`: ingest, and up to the server's exit.
+fn with_events(bins: &Bins, flood: &Flood, mode: &str, log: &Path) -> anyhow::Result<Vec<Row>> {
+    let extra = ["--events".to_owned(), log.display().to_string()];
+    let server = Server::start(bins, mode, &extra)?;
+    let (start, end) = flood.send(([127, 0, 0, 1], server.port).into())?;
+    let stopped = server.stop()?;
+    let secs = end.duration_since(start).as_secs_f64();
+    let to_exit = stopped.exited.duration_since(start).as_secs_f64();
+    let (n, lines) = (stopped.data_gaps()?, flood.lines);
+    let logged = count_received(log)?;
+    std::fs::remove_file(log).with_context(|| format!("cannot remove {}", log.display()))?;
+    let row = Row::new(
+        GROUP,
+        format!("{mode} +events"),
+        lines as f64 / secs / 1e6,
+        UNIT,
+    )
+    .vs(mode)
+    .note(format!("n = {n}; log {logged} message_received"))
+    .check(n == lines, &format!("server n = {n}, sent {lines}"))
+    .check(logged == lines, &format!("log has {logged}, sent {lines}"));
+    let name = format!("{mode} +events incl. log written");
+    let written = Row::new(GROUP, name, lines as f64 / to_exit / 1e6, UNIT)
+        .vs(mode)
+        .note(format!(
+            "first connect → server exit {:.0} ms",
+            to_exit * 1e3
+        ));
+    Ok(vec![row, written])
+}
+
+/// The number of `message_received` lines in an event log.
+fn count_received(path: &Path) -> anyhow::Result<u64> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let finder = memchr::memmem::Finder::new(br#""event":"message_received""#);
+    let (mut line, mut n) = (Vec::new(), 0u64);
+    loop {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            == 0
+        {
+            return Ok(n);
+        }
+        n += u64::from(finder.find(&line).is_some());
+    }
+}
+
+const MODES: [&str; 4] = ["iter", "thr", "proc", "async"];
+
+/// Every ingest row: the ceiling and each mode without the log, the median of rounds run
+/// interleaved; then each mode with the log, once (seconds long, so steadier).
+pub fn rows(bins: &Bins, sizes: &Sizes) -> Vec<Row> {
+    let flood = Flood::new(4, sizes.flood_lines);
+    // A first flood, not reported, warms the buffers and the loopback path for every row.
+    let mut out = group_rows(GROUP, "warm-up", || ceiling(&flood).map(|_| Vec::new()));
+    let names = ["ceiling", "iter", "thr", "proc", "async"];
+    let samples = interleaved(&names, sizes.rounds_ingest, |name| match name {
+        "ceiling" => ceiling(&flood),
+        mode => plain(bins, &flood, mode),
+    });
+    for (name, samples) in names.iter().zip(samples) {
+        out.extend(group_rows(GROUP, name, || {
+            let row = median_row(name, &samples?, flood.lines);
+            Ok(match *name {
+                "ceiling" => {
+                    let note = format!("in-process newline count; {}", row.note);
+                    vec![row.note(note)]
+                }
+                "proc" => vec![
+                    row.clone().vs("ceiling"),
+                    Row {
+                        name: "proc vs thr".into(),
+                        ..row
+                    }
+                    .vs("thr"),
+                ],
+                _ => vec![row.vs("ceiling")],
+            })
+        }));
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return [
+                out,
+                vec![Row::failure(
+                    GROUP,
+                    "+events",
+                    &format!("no temporary directory: {e}"),
+                )],
+            ]
+            .concat();
+        }
+    };
+    for mode in MODES {
+        let log = dir.path().join(format!("{mode}.jsonl"));
+        out.extend(group_rows(GROUP, &format!("{mode} +events"), || {
+            with_events(bins, &flood, mode, &log)
+        }));
+    }
+    out
+}

@@ -42,6 +42,14 @@ common::in_every_mode!(
     soak_slowloris,
 );
 
+/// Connections and messages, as [`Stopped::agreed_counts`] returns them.
+fn exactly(connections: u64, messages: u64) -> Counts {
+    Counts {
+        connections,
+        messages,
+    }
+}
+
 /// Prints the case's summary line (seen under `--nocapture`, as `just soak` runs it).
 fn summary(case: &str, mode: &str, peers: u64, sent: u64, counts: Counts, started: Instant) {
     println!(
@@ -108,14 +116,7 @@ fn a_1_mib_line_within_the_limit_is_one_message(mode: &str) {
     let stopped = server.stop(libc::SIGINT);
 
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 2,
-            messages: 5
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(2, 5), "{mode}");
     let sizes: Vec<(u64, usize)> = messages(&stopped).iter().map(|m| (m.0, m.1)).collect();
     assert_eq!(
         sizes,
@@ -149,14 +150,7 @@ fn a_10_mib_line_fails_only_its_connection(mode: &str) {
 
     // The line that never ends is refused, not counted; everything else is.
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 2,
-            messages: 4
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(2, 4), "{mode}");
     let errs = errors(&stopped);
     assert_eq!(errs.len(), 1, "{mode}: {errs:?}");
     assert_eq!(errs[0].0, 1);
@@ -223,14 +217,7 @@ fn invalid_utf8_and_control_bytes_are_counted_flagged_and_escaped(mode: &str) {
 
     let counts = stopped.agreed_counts();
     let sent = 2 * lines.len() as u64;
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 2,
-            messages: sent
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(2, sent), "{mode}");
     let mut expected = Vec::new();
     for conn in [1, 2] {
         for line in &lines {
@@ -282,14 +269,7 @@ fn a_reset_mid_line_fails_only_its_connection(mode: &str) {
     // The bytes that arrived before the reset are read: the whole line is a message; the
     // half line is not (a reset is an error, not an end of stream).
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 2,
-            messages: 3
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(2, 3), "{mode}");
     let errs = errors(&stopped);
     assert_eq!(errs.len(), 1, "{mode}: {errs:?}");
     assert_eq!(errs[0].0, 1);
@@ -318,14 +298,7 @@ fn a_half_closed_peer_still_gets_the_greeting_and_eof(mode: &str) {
     let stopped = server.stop(libc::SIGINT);
 
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 3,
-            messages: 9
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(3, 9), "{mode}");
     for (conn, n, reason) in closes(&stopped) {
         assert_eq!(
             (n, reason),
@@ -369,14 +342,7 @@ fn connect_and_leave_n(mode: &str, n: u64) {
     let stopped = server.stop(libc::SIGINT);
 
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: 2 * n,
-            messages: 0
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(2 * n, 0), "{mode}");
     // A peer gone before the greeting was written may reset the connection: an error then.
     for (conn, _, reason) in closes(&stopped) {
         assert_ne!(reason, CloseReason::ServerShutdown, "{mode}: conn {conn}");
@@ -445,14 +411,7 @@ fn slowloris_n(mode: &str, n: usize) {
     let sent_rounds = pacer.join().expect("pacer");
 
     let counts = stopped.agreed_counts();
-    assert_eq!(
-        counts,
-        Counts {
-            connections: served as u64,
-            messages: served as u64
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(served as u64, served as u64), "{mode}");
     for (conn, bytes, text, _) in messages(&stopped) {
         assert!(
             (BEFORE_STOP as usize..=sent_rounds as usize).contains(&bytes),
@@ -504,14 +463,7 @@ fn max_connections_10_with_50_peers(mode: &str) {
 
     let counts = stopped.agreed_counts();
     let sent = 2 * PEERS as u64;
-    assert_eq!(
-        counts,
-        Counts {
-            connections: PEERS as u64,
-            messages: sent
-        },
-        "{mode}"
-    );
+    assert_eq!(counts, exactly(PEERS as u64, sent), "{mode}");
     // Connections open at once, in time order: `connection_accepted` carries the accept
     // instant, `connection_closed` the close, which comes before its slot is freed.
     let mut changes: Vec<(f64, i64)> = stopped

@@ -204,9 +204,9 @@ impl Server {
     ) -> Vec<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let matching: Vec<String> = self.lines.iter().filter(|l| pred(l)).cloned().collect();
-            if matching.len() >= n {
-                return matching;
+            // Counted first, copied once: the soak sizes wait for thousands of lines.
+            if self.lines.iter().filter(|l| pred(l)).count() >= n {
+                return self.lines.iter().filter(|l| pred(l)).cloned().collect();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {

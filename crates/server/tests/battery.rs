@@ -90,11 +90,19 @@ fn sorted_closes(stopped: &Stopped) -> Vec<(u64, u64, CloseReason)> {
     c
 }
 
+/// A plain connection to the server, bounded in time like every wait here.
+fn connect(port: u16) -> TcpStream {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    s.set_write_timeout(Some(TIMEOUT)).expect("write timeout");
+    s
+}
+
 /// A peer that connects without reading, sends `bytes`, half-closes and waits for the end;
 /// returns what the server sent (the greeting).
 fn send_and_half_close(port: u16, bytes: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut s = connect(port);
     s.write_all(bytes).expect("send");
     s.shutdown(Shutdown::Write).expect("half-close");
     let mut got = Vec::new();
@@ -135,6 +143,9 @@ fn a_10_mib_line_fails_only_its_connection(mode: &str) {
     let started = Instant::now();
     let mut server = Server::start(mode, &[]);
     let mut long = Client::connect(server.port);
+    long.stream
+        .set_write_timeout(Some(TIMEOUT))
+        .expect("write timeout");
     let flood = thread::spawn(move || {
         let mut bytes = b"first\n".to_vec();
         bytes.resize(6 + (10 << 20), b'x');
@@ -253,8 +264,7 @@ fn invalid_utf8_and_control_bytes_are_counted_flagged_and_escaped(mode: &str) {
 fn a_reset_mid_line_fails_only_its_connection(mode: &str) {
     let started = Instant::now();
     let mut server = Server::start(mode, &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut s = connect(server.port);
     let mut greeting = vec![0; GREETING.len()];
     s.read_exact(&mut greeting).expect("greeting");
     s.write_all(b"whole\nhalf a li").expect("send");
@@ -326,7 +336,7 @@ fn connect_and_leave_n(mode: &str, n: u64) {
         .map(|_| {
             thread::spawn(move || {
                 for _ in 0..n {
-                    drop(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+                    drop(connect(port));
                 }
             })
         })
@@ -370,9 +380,7 @@ fn slowloris_n(mode: &str, n: usize) {
     const MAX_ROUNDS: u64 = 4000;
     let started = Instant::now();
     let mut server = Server::start(mode, &[]);
-    let peers: Vec<TcpStream> = (0..n)
-        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).expect("connect"))
-        .collect();
+    let peers: Vec<TcpStream> = (0..n).map(|_| connect(server.port)).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready) = mpsc::channel();
     let pacer = {

@@ -11,6 +11,10 @@ default:
 test:
     cargo test --workspace
 
+# The reliability battery at soak sizes, every case in every mode with its counts and time (release build)
+soak:
+    cargo test --release -p server --test battery -- --include-ignored --test-threads 1 --nocapture
+
 # Format check and clippy with warnings denied
 lint:
     cargo fmt --all -- --check

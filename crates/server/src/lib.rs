@@ -156,7 +156,14 @@ pub fn bind(address: &str, port: u16) -> Result<TcpListener, ServerError> {
     };
     for addr in addrs {
         match TcpListener::bind(addr) {
-            Ok(listener) => return Ok(listener),
+            Ok(listener) => {
+                // std listens with a backlog of 128; a storm of connections (or peers
+                // waiting for an iterative server) overflows that and each overflowing peer
+                // waits a second for its SYN to be resent. Listening again raises it to what
+                // the system allows (net.core.somaxconn caps it).
+                let _ = rustix::net::listen(&listener, 65_535);
+                return Ok(listener);
+            }
             Err(source) => last = ServerError::Bind { addr, source },
         }
     }

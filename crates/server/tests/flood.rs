@@ -49,28 +49,10 @@ fn received(stopped: &Stopped) -> std::collections::BTreeMap<u64, Vec<(u64, Opti
     by_conn
 }
 
-/// The printed data-gap count, the `message_received` count, `server_stopped.messages` and
-/// the sum of `connection_closed.messages`, which must all be equal; returns that count.
+/// The count on which the console and every record agree (see
+/// [`Stopped::agreed_counts`]), after checking each message's number.
 fn agreed_count(stopped: &Stopped, numbered: bool) -> u64 {
-    let (_, printed) = stopped.assert_clean_stop();
-    let logged = stopped.events_named("message_received").len() as u64;
-    let closed: u64 = stopped
-        .events_named("connection_closed")
-        .iter()
-        .map(|e| match e {
-            ServerEvent::ConnectionClosed { messages, .. } => *messages,
-            _ => unreachable!(),
-        })
-        .sum();
-    let Some(ServerEvent::ServerStopped { messages, .. }) = stopped.events.last().map(|r| &r.event)
-    else {
-        panic!("no server_stopped last");
-    };
-    assert_eq!(
-        (printed, logged, closed, *messages),
-        (printed, printed, printed, printed),
-        "printed, logged, closed, stopped"
-    );
+    let printed = stopped.agreed_counts().messages;
     // Every connection's records are its lines in order, none skipped or repeated (the
     // message numbers run on when the peer sent each line once). Only a connection's last
     // record may be a fragment: the part of a line that had arrived when the stop came.
@@ -141,19 +123,7 @@ fn a_sigint_mid_flood_loses_nothing_read(mode: &str) {
     assert!(agreed_count(&stopped, false) > 0, "{mode}");
 }
 
-macro_rules! in_every_mode {
-    ($($mode:ident => $name:literal),*) => {$(
-        mod $mode {
-            #[test]
-            fn a_complete_flood_is_counted_exactly() {
-                super::a_complete_flood_is_counted_exactly($name);
-            }
-            #[test]
-            fn a_sigint_mid_flood_loses_nothing_read() {
-                super::a_sigint_mid_flood_loses_nothing_read($name);
-            }
-        }
-    )*};
-}
-
-in_every_mode!(iter => "iter", thr => "thr", proc => "proc", asynchronous => "async");
+common::in_every_mode!(
+    a_complete_flood_is_counted_exactly,
+    a_sigint_mid_flood_loses_nothing_read,
+);

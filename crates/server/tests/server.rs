@@ -7,69 +7,18 @@ use std::thread;
 use std::time::Duration;
 
 use arrivals::events::{CloseReason, ServerEvent};
-use common::{Client, Server, Stopped, children_of, process_exists, run_to_end};
+use common::{Client, Server, Stopped, children_of, closes, errors, process_exists, run_to_end};
 
 const SPACING: Duration = Duration::from_millis(2);
 
-/// Runs each behaviour below in every mode, as `<mode>::<behaviour>`.
-macro_rules! in_every_mode {
-    ($($mode:ident => $name:literal),*) => {$(
-        mod $mode {
-            #[test]
-            fn three_connections_of_five_messages() {
-                super::three_connections_of_five_messages($name);
-            }
-            #[test]
-            fn connections_open_at_sigterm_are_counted() {
-                super::connections_open_at_sigterm_are_counted($name);
-            }
-            #[test]
-            fn an_overlong_line_fails_only_its_connection() {
-                super::an_overlong_line_fails_only_its_connection($name);
-            }
-            #[test]
-            fn odd_content_is_counted_decoded_and_escaped() {
-                super::odd_content_is_counted_decoded_and_escaped($name);
-            }
-            #[test]
-            fn a_peer_that_leaves_at_once_is_counted() {
-                super::a_peer_that_leaves_at_once_is_counted($name);
-            }
-            #[test]
-            fn an_idle_peer_is_closed_after_the_idle_timeout() {
-                super::an_idle_peer_is_closed_after_the_idle_timeout($name);
-            }
-        }
-    )*};
-}
-
-in_every_mode!(iter => "iter", thr => "thr", proc => "proc", asynchronous => "async");
-
-fn closes(stopped: &Stopped) -> Vec<(u64, u64, CloseReason)> {
-    stopped
-        .events
-        .iter()
-        .filter_map(|r| match r.event {
-            ServerEvent::ConnectionClosed {
-                conn,
-                messages,
-                reason,
-            } => Some((conn, messages, reason)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn errors(stopped: &Stopped) -> Vec<(u64, String)> {
-    stopped
-        .events
-        .iter()
-        .filter_map(|r| match &r.event {
-            ServerEvent::ConnectionError { conn, error } => Some((*conn, error.clone())),
-            _ => None,
-        })
-        .collect()
-}
+common::in_every_mode!(
+    three_connections_of_five_messages,
+    connections_open_at_sigterm_are_counted,
+    an_overlong_line_fails_only_its_connection,
+    odd_content_is_counted_decoded_and_escaped,
+    a_peer_that_leaves_at_once_is_counted,
+    an_idle_peer_is_closed_after_the_idle_timeout,
+);
 
 /// Index in the log of the first event matching `pred`.
 fn position(stopped: &Stopped, pred: impl Fn(&ServerEvent) -> bool) -> usize {

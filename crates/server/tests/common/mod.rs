@@ -12,11 +12,39 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use arrivals::events::{Record, ServerEvent, read_log};
+use arrivals::events::{CloseReason, Record, ServerEvent, read_log};
 use arrivals::protocol::{GREETING, format_message};
 
 /// How long any awaited outcome may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs each case (a `fn(mode: &str)` of the test file) in every mode, as
+/// `<mode>::<case>`; attributes written before a case (`#[ignore]`) apply in every mode.
+#[allow(unused_macros)]
+macro_rules! in_every_mode {
+    ($($(#[$attr:meta])* $case:ident),* $(,)?) => {
+        mod iter {
+            $($(#[$attr])* #[test] fn $case() { super::$case("iter"); })*
+        }
+        mod thr {
+            $($(#[$attr])* #[test] fn $case() { super::$case("thr"); })*
+        }
+        mod proc {
+            $($(#[$attr])* #[test] fn $case() { super::$case("proc"); })*
+        }
+        mod asynchronous {
+            $($(#[$attr])* #[test] fn $case() { super::$case("async"); })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use in_every_mode;
+
+/// True for the console line that announces an accepted connection, in any mode.
+pub fn is_accept_line(line: &str) -> bool {
+    line.starts_with("[+] New connection from ")
+        || line.starts_with("[+] New server socket worker spawned for client ")
+}
 
 /// A running `server` process.
 pub struct Server {
@@ -164,17 +192,27 @@ impl Server {
 
     /// Waits until `n` stdout lines so far satisfy `pred`; returns them.
     pub fn wait_lines(&mut self, n: usize, pred: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_lines_within(TIMEOUT, n, pred)
+    }
+
+    /// [`wait_lines`](Self::wait_lines) with a longer bound, for the soak sizes.
+    pub fn wait_lines_within(
+        &mut self,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
         loop {
-            let matching: Vec<String> = self.lines.iter().filter(|l| pred(l)).cloned().collect();
-            if matching.len() >= n {
-                return matching;
+            // Counted first, copied once: the soak sizes wait for thousands of lines.
+            if self.lines.iter().filter(|l| pred(l)).count() >= n {
+                return self.lines.iter().filter(|l| pred(l)).cloned().collect();
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
                 Ok(line) => self.lines.push(line),
                 Err(RecvTimeoutError::Timeout) => panic!(
-                    "{}: waited {TIMEOUT:?} for {n} matching lines; stdout so far:\n{}",
+                    "{}: waited {timeout:?} for {n} matching lines; stdout so far:\n{}",
                     self.mode,
                     self.lines.join("\n")
                 ),
@@ -239,6 +277,28 @@ impl Server {
     /// Sends `sig`, waits for the process to exit (stdout closes, then it is reaped) and
     /// reads its event log. In `proc` mode also checks that no worker process survived.
     pub fn stop(mut self, sig: i32) -> Stopped {
+        let mut stopped = self.finish(sig);
+        stopped.events = read_log::<ServerEvent>(&self.events_path).expect("event log");
+        if self.mode == "proc" {
+            for worker in worker_pids(&stopped.events) {
+                assert_ne!(worker, self.pid, "proc workers are other processes");
+                assert!(
+                    !process_exists(worker),
+                    "worker process {worker} outlived the server"
+                );
+            }
+        }
+        stopped
+    }
+
+    /// Like [`stop`](Self::stop) for a server whose event log cannot be read back
+    /// (`/dev/full`): `events` is left empty.
+    pub fn stop_unlogged(mut self, sig: i32) -> Stopped {
+        self.finish(sig)
+    }
+
+    /// Sends `sig` and waits for the process to exit; `events` is left empty.
+    fn finish(&mut self, sig: i32) -> Stopped {
         signal(self.pid, sig);
         let deadline = Instant::now() + TIMEOUT;
         loop {
@@ -268,21 +328,11 @@ impl Server {
             .expect("stderr thread")
             .join()
             .expect("stderr thread");
-        let events = read_log::<ServerEvent>(&self.events_path).expect("event log");
-        if self.mode == "proc" {
-            for pid in worker_pids(&events) {
-                assert_ne!(pid, self.pid, "proc workers are other processes");
-                assert!(
-                    !process_exists(pid),
-                    "worker process {pid} outlived the server"
-                );
-            }
-        }
         Stopped {
             status,
             lines: std::mem::take(&mut self.lines),
             stderr,
-            events,
+            events: Vec::new(),
         }
     }
 }
@@ -305,6 +355,42 @@ pub fn worker_pids(events: &[Record<ServerEvent>]) -> Vec<u32> {
             _ => None,
         })
         .collect()
+}
+
+/// `(conn, messages, reason)` of every `connection_closed`, in log order.
+pub fn closes(stopped: &Stopped) -> Vec<(u64, u64, CloseReason)> {
+    stopped
+        .events
+        .iter()
+        .filter_map(|r| match r.event {
+            ServerEvent::ConnectionClosed {
+                conn,
+                messages,
+                reason,
+            } => Some((conn, messages, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(conn, error)` of every `connection_error`, in log order.
+pub fn errors(stopped: &Stopped) -> Vec<(u64, String)> {
+    stopped
+        .events
+        .iter()
+        .filter_map(|r| match &r.event {
+            ServerEvent::ConnectionError { conn, error } => Some((*conn, error.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connections and messages of a run on which every record agrees (see
+/// [`Stopped::agreed_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub connections: u64,
+    pub messages: u64,
 }
 
 impl Stopped {
@@ -330,6 +416,78 @@ impl Stopped {
             .unwrap_or_else(|| panic!("bad line {line:?}"));
         let n = n.trim_end_matches(')').parse().expect("count");
         (avg.to_owned(), n)
+    }
+
+    /// Checks a clean stop (see [`assert_clean_stop`](Self::assert_clean_stop)) on which
+    /// every count agrees, and returns them. Messages: the printed `(n = N)` data count, the
+    /// `message_received` records, `server_stopped.messages` and the sum of
+    /// `connection_closed.messages`; each connection's records are numbered 1..=its
+    /// `messages`. Connections: the printed connection-gap count plus one, the `[+]` and
+    /// `[x]` console lines, the `connection_accepted` and `connection_closed` records and
+    /// `server_stopped.connections`. And nothing panicked.
+    pub fn agreed_counts(&self) -> Counts {
+        let (gaps, printed) = self.assert_clean_stop();
+        assert!(
+            !self.stderr.contains("panicked"),
+            "panic on stderr:\n{}",
+            self.stderr
+        );
+        let Some(ServerEvent::ServerStopped {
+            connections,
+            messages,
+            ..
+        }) = self.events.last().map(|r| &r.event)
+        else {
+            panic!("no server_stopped last");
+        };
+        let closed = closes(self);
+        let mut received = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+        for e in self.events_named("message_received") {
+            if let ServerEvent::MessageReceived { conn, seq, .. } = e {
+                received.entry(*conn).or_default().push(*seq);
+            }
+        }
+        let logged: u64 = received.values().map(|v| v.len() as u64).sum();
+        let closed_sum: u64 = closed.iter().map(|c| c.1).sum();
+        assert_eq!(
+            (logged, closed_sum, *messages),
+            (printed, printed, printed),
+            "{}: messages logged, closed, stopped against printed",
+            self.mode()
+        );
+        for &(conn, n, _) in &closed {
+            let seqs = received.remove(&conn).unwrap_or_default();
+            assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "conn {conn}");
+        }
+        assert!(received.is_empty(), "messages of unclosed connections");
+        let console =
+            |pred: &dyn Fn(&str) -> bool| self.lines.iter().filter(|l| pred(l)).count() as u64;
+        let accepted = self.events_named("connection_accepted").len() as u64;
+        let counted = [
+            accepted,
+            closed.len() as u64,
+            console(&is_accept_line),
+            console(&|l| l.starts_with("[x] Connection closed for ")),
+            if accepted == 0 { 0 } else { gaps + 1 },
+        ];
+        assert_eq!(
+            counted,
+            [*connections; 5],
+            "{}: connections accepted, closed, [+] lines, [x] lines, gaps + 1 against stopped",
+            self.mode()
+        );
+        Counts {
+            connections: *connections,
+            messages: printed,
+        }
+    }
+
+    /// The mode in `server_started`.
+    fn mode(&self) -> String {
+        match self.events.first().map(|r| &r.event) {
+            Some(ServerEvent::ServerStarted { mode, .. }) => mode.clone(),
+            _ => "?".to_owned(),
+        }
     }
 
     /// Checks the closing lines and that `server_stopped` carries the printed numbers;

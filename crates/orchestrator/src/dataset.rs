@@ -6,18 +6,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrivals::events::CloseReason;
-use arrivals::{ClientEvent, Record, ServerEvent};
+use arrivals::{ClientEvent, Mode, Record, ServerEvent};
 
 use crate::runinfo::RunInfo;
-use crate::scenario::{Mode, Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 
 /// Why a recorded run cannot be analysed.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("the scenario recorded in {path} is invalid: {source}")]
     Scenario { path: String, source: ScenarioError },
-    #[error("{path}: unknown mode \"{mode}\"")]
-    Mode { path: String, mode: String },
     #[error("{path}: the server log has no connection_accepted event for connection {conn}")]
     UnknownConnection { path: String, conn: u64 },
 }
@@ -182,10 +180,7 @@ impl Dataset {
             path: run_json.clone(),
             source,
         })?;
-        let mode: Mode = info.mode.parse().map_err(|_| DatasetError::Mode {
-            path: run_json.clone(),
-            mode: info.mode.clone(),
-        })?;
+        let mode = info.mode;
         let group_of = |label: &str| scenario.clients.iter().position(|g| g.label == label);
 
         // The client side: which worker owns which local address, when it connected, and
@@ -699,7 +694,7 @@ param = 0.2
             scenario_file: "experiments/fixture.toml".into(),
             scenario_text: SCENARIO.into(),
             seed: 42,
-            mode: "iter".into(),
+            mode: Mode::Iter,
             sweep: false,
             run: 1,
             date: "2026-01-19T11:47:38Z".into(),
@@ -713,11 +708,13 @@ param = 0.2
                 client: "c".into(),
             },
             server_args: vec![],
+            server: None,
             server_port: 9,
             clients: vec![ClientRun {
                 label: "fixed".into(),
                 seed: 5,
                 args: vec![],
+                client: None,
                 launched_ms: 0.0,
                 exited_ms: 500.0,
             }],

@@ -13,14 +13,17 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use arrivals::args::{ClientArgs, ServerArgs};
+use arrivals::console::{self, Averaged};
 use arrivals::events::read_log;
-use arrivals::{ClientEvent, Record, ServerEvent};
+use arrivals::{ClientEvent, Mode, Record, ServerEvent};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
 use crate::binaries::Binaries;
 use crate::progress::Progress;
 use crate::results::{self, Layout, ResultsError};
 use crate::runinfo::{self, ClientRun, Host, RunInfo};
-use crate::scenario::{ClientGroup, Mode, Scenario};
+use crate::scenario::{ClientGroup, Scenario};
 
 /// How long the server may take to print `Listening on`.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -156,15 +159,10 @@ impl Proc {
         Ok(self.status)
     }
 
-    fn signal(&self, sig: libc::c_int) {
-        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
-            return;
-        };
-        // SAFETY: kill(2) has no memory-safety preconditions. The pid is our own child,
-        // not yet reaped (callers check `status` first), so it cannot have been reused.
-        unsafe {
-            libc::kill(pid, sig);
-        }
+    /// Sends `sig` to the process. Callers check `status` first: the child is not yet
+    /// reaped, so its pid cannot have been reused.
+    fn signal(&self, sig: Signal) {
+        let _ = kill_process(Pid::from_child(&self.child), sig);
     }
 
     /// SIGKILLs the process and its whole group, then reaps it.
@@ -172,12 +170,8 @@ impl Proc {
         if self.status.is_some() {
             return;
         }
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: as in `signal`; the group id is the unreaped child's pid (process_group(0)).
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
+        // The group id is the unreaped child's pid (`process_group(0)`).
+        let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
         self.status = self.child.wait().ok();
     }
 }
@@ -233,31 +227,6 @@ fn spawn_reader(
         let _ = log.flush();
     })
 }
-
-/// One average line the server prints: `... time: 12.34 ms (n = 4)` or `n/a (n = 0)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PrintedAverage {
-    pub avg_ms: Option<f64>,
-    pub n: u64,
-}
-
-/// Parses the line starting with `prefix` among the server's console lines.
-pub fn parse_average(lines: &[String], prefix: &str) -> Option<PrintedAverage> {
-    let line = lines.iter().rev().find(|l| l.starts_with(prefix))?;
-    let rest = line[prefix.len()..].trim();
-    let (value, n) = rest.split_once("(n = ")?;
-    let n = n.trim_end_matches(')').trim().parse().ok()?;
-    let value = value.trim();
-    let avg_ms = if value == "n/a" {
-        None
-    } else {
-        Some(value.strip_suffix("ms")?.trim().parse().ok()?)
-    };
-    Some(PrintedAverage { avg_ms, n })
-}
-
-pub const CONN_AVG_PREFIX: &str = "Average connection inter-arrival time:";
-pub const DATA_AVG_PREFIX: &str = "Average data inter-arrival time:";
 
 /// Counts `message_received` lines appended to the server's event log since the last call.
 #[derive(Debug)]
@@ -320,48 +289,36 @@ fn open_log(path: &Path) -> Result<File, RunError> {
         })
 }
 
-/// The `client` arguments for group `g` of `s` in run `run`.
-pub fn client_args(
+/// The `client` command line for group `g` of `s` in run `run`.
+fn client_args(
     s: &Scenario,
     run: u32,
     g: usize,
     group: &ClientGroup,
     port: u16,
     events: &Path,
-) -> Vec<String> {
-    let mut args = vec![
-        "-w".to_owned(),
-        group.workers.to_string(),
-        "-n".to_owned(),
-        group.intervals.to_string(),
-        "-d".to_owned(),
-        group.dist.kind().short().to_owned(),
-        "-p".to_owned(),
-        group.dist.param().to_string(),
-    ];
-    if let Some(shape) = group.dist.shape() {
-        args.extend(["--shape".to_owned(), shape.to_string()]);
+) -> ClientArgs {
+    ClientArgs {
+        workers: group.workers,
+        intervals: group.intervals,
+        dist: group.dist.kind(),
+        param: group.dist.param(),
+        shape: group.dist.shape(),
+        connect: group.connect.map(|c| (c.kind(), c.param())),
+        server: "127.0.0.1".to_owned(),
+        port,
+        seed: Some(s.group_seed(run, g)),
+        events: Some(events.to_owned()),
+        verbose: true,
+        spin_us: 0,
     }
-    if let Some(connect) = group.connect {
-        args.extend([
-            "--connect-dist".to_owned(),
-            connect.kind().short().to_owned(),
-            "--connect-param".to_owned(),
-            connect.param().to_string(),
-        ]);
-    }
-    args.extend([
-        "-s".to_owned(),
-        "127.0.0.1".to_owned(),
-        "-P".to_owned(),
-        port.to_string(),
-        "--seed".to_owned(),
-        s.group_seed(run, g).to_string(),
-        "--events".to_owned(),
-        events.display().to_string(),
-        "-v".to_owned(),
-    ]);
-    args
+}
+
+/// An argv as text, for `run.json`.
+fn argv_text(args: &[std::ffi::OsString]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Runs `s` in `mode` (run `run` of its `repeat`, from 1), records everything under its
@@ -400,25 +357,20 @@ pub fn run_mode(
         path: server_log.clone(),
         source,
     })?;
-    let mut server_args = vec![
-        "-a".to_owned(),
-        "127.0.0.1".to_owned(),
-        "-p".to_owned(),
-        "0".to_owned(),
-        "-m".to_owned(),
-        mode.as_str().to_owned(),
-        "--events".to_owned(),
-        server_events.display().to_string(),
-        "-v".to_owned(),
-    ];
-    if let Some(max) = s.max_connections {
-        server_args.extend(["--max-connections".to_owned(), max.to_string()]);
-    }
+    let server_args = ServerArgs {
+        address: "127.0.0.1".to_owned(),
+        port: 0,
+        mode,
+        events: Some(server_events.clone()),
+        verbose: true,
+        max_connections: s.max_connections,
+    };
+    let server_argv = server_args.to_args();
     let started = Instant::now();
     let mut server = Proc::spawn(
         "the server",
         Command::new(&ctx.bins.server)
-            .args(&server_args)
+            .args(&server_argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_for_stderr)),
@@ -436,10 +388,7 @@ pub fn run_mode(
         check_interrupt(flag)?;
         match rx.recv_timeout(TICK) {
             Ok(line) => {
-                let port = line
-                    .strip_prefix("Listening on ")
-                    .and_then(|addr| addr.trim().rsplit_once(':'))
-                    .and_then(|(_, p)| p.parse::<u16>().ok());
+                let port = console::parse_listening(&line).map(|a| a.port());
                 lines.push(line);
                 if let Some(port) = port {
                     break port;
@@ -507,10 +456,11 @@ pub fn run_mode(
             })?;
             let events = dir.join(results::client_events_part(&group.label));
             let args = client_args(s, run, g, group, port, &events);
+            let argv = args.to_args();
             let proc = Proc::spawn(
                 &format!("client group `{}`", group.label),
                 Command::new(&ctx.bins.client)
-                    .args(&args)
+                    .args(&argv)
                     .stdin(Stdio::null())
                     .stdout(Stdio::from(out))
                     .stderr(Stdio::from(err)),
@@ -530,7 +480,8 @@ pub fn run_mode(
                 ClientRun {
                     label: group.label.clone(),
                     seed: s.group_seed(run, g),
-                    args,
+                    args: argv_text(&argv),
+                    client: Some(args),
                     launched_ms: ready.elapsed().as_secs_f64() * 1e3,
                     exited_ms: 0.0,
                 },
@@ -594,7 +545,7 @@ pub fn run_mode(
     // Let in-flight data reach the server, then stop it as an operator would.
     sleep_checked(Duration::from_millis(s.settle_ms), flag)?;
     progress.messages(tail_log.poll(), started.elapsed());
-    server.signal(libc::SIGINT);
+    server.signal(Signal::INT);
     let stop_started = Instant::now();
     let status = loop {
         if let Some(status) = server.poll()? {
@@ -632,7 +583,7 @@ pub fn run_mode(
 
     let printed: Vec<String> = lines
         .iter()
-        .filter(|l| l.starts_with(CONN_AVG_PREFIX) || l.starts_with(DATA_AVG_PREFIX))
+        .filter(|l| console::is_average(l))
         .cloned()
         .collect();
     let info = RunInfo {
@@ -640,7 +591,7 @@ pub fn run_mode(
         scenario_file: ctx.scenario_file.clone(),
         scenario_text: s.text.clone(),
         seed: s.seed,
-        mode: mode.as_str().to_owned(),
+        mode,
         sweep: s.sweep,
         run,
         date: runinfo::utc_now(),
@@ -653,7 +604,8 @@ pub fn run_mode(
             server: ctx.bins.server.display().to_string(),
             client: ctx.bins.client.display().to_string(),
         },
-        server_args,
+        server_args: argv_text(&server_argv),
+        server: Some(server_args),
         server_port: port,
         clients: clients.into_iter().flatten().map(|(_, c)| c).collect(),
         duration_ms: (duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
@@ -713,19 +665,22 @@ pub fn cross_check(
     let connections = peers.len() as u64;
     let messages = data_gaps.len() as u64;
 
-    if !printed
-        .iter()
-        .any(|l| l.trim() == "The server is terminating")
-    {
-        problems.push("the server did not print `The server is terminating`".to_owned());
+    if !printed.iter().any(|l| console::is_terminating(l)) {
+        problems.push(format!(
+            "the server did not print `{}`",
+            console::TERMINATING
+        ));
     }
-    for (prefix, gaps, what) in [
-        (CONN_AVG_PREFIX, &conn_gaps, "connection gaps"),
-        (DATA_AVG_PREFIX, &data_gaps, "data gaps"),
+    for (which, gaps, what) in [
+        (Averaged::Connection, &conn_gaps, "connection gaps"),
+        (Averaged::Data, &data_gaps, "data gaps"),
     ] {
         let computed = arrivals::stats::mean(gaps);
-        match parse_average(printed, prefix) {
-            None => problems.push(format!("the server did not print `{prefix} X ms (n = N)`")),
+        match console::parse_average(printed, which) {
+            None => problems.push(format!(
+                "the server did not print `{} X ms (n = N)`",
+                which.prefix()
+            )),
             Some(p) => {
                 if p.n != gaps.len() as u64 {
                     problems.push(format!(
@@ -853,39 +808,7 @@ connect_param = 4.0
 "#;
         let s = Scenario::from_toml_str("t", text, Path::new("t.toml")).expect("valid");
         let args = client_args(&s, 2, 0, &s.clients[0], 9, Path::new("e.jsonl"));
-        let at = args
-            .iter()
-            .position(|a| a == "--connect-dist")
-            .expect("passed");
-        assert_eq!(
-            args[at..at + 4],
-            ["--connect-dist", "e", "--connect-param", "4"]
-        );
-        let seed = args
-            .iter()
-            .position(|a| a == "--seed")
-            .map(|i| args[i + 1].clone());
-        assert_eq!(seed, Some(s.group_seed(2, 0).to_string()));
-    }
-
-    #[test]
-    fn printed_averages_parse() {
-        let lines = vec![
-            "The server is terminating".to_owned(),
-            "Average connection inter-arrival time: 12.34 ms (n = 4)".to_owned(),
-            "Average data inter-arrival time: n/a (n = 0)".to_owned(),
-        ];
-        assert_eq!(
-            parse_average(&lines, CONN_AVG_PREFIX),
-            Some(PrintedAverage {
-                avg_ms: Some(12.34),
-                n: 4
-            })
-        );
-        assert_eq!(
-            parse_average(&lines, DATA_AVG_PREFIX),
-            Some(PrintedAverage { avg_ms: None, n: 0 })
-        );
-        assert_eq!(parse_average(&lines[..1], DATA_AVG_PREFIX), None);
+        assert_eq!(args.connect, Some((arrivals::DistKind::Exponential, 4.0)));
+        assert_eq!(args.seed, Some(s.group_seed(2, 0)));
     }
 }

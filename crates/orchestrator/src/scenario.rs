@@ -2,12 +2,10 @@
 //! bad file once, before anything starts, with an error naming the file, line and key.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use arrivals::{DistKind, Distribution, DistributionError};
+use arrivals::{DistKind, Distribution, DistributionError, Mode};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -42,74 +40,6 @@ pub enum ScenarioError {
         column: usize,
         message: String,
     },
-}
-
-/// A server concurrency mode, as the server's `-m` flag names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    Iter,
-    Thr,
-    Proc,
-    Async,
-}
-
-impl Mode {
-    /// All modes, in the order reports list them.
-    pub const ALL: [Mode; 4] = [Mode::Iter, Mode::Thr, Mode::Proc, Mode::Async];
-
-    /// The short name passed to `server -m` and used for folder names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Iter => "iter",
-            Self::Thr => "thr",
-            Self::Proc => "proc",
-            Self::Async => "async",
-        }
-    }
-
-    /// The server's name in plot titles: `iterative server`, ...
-    pub fn server_name(self) -> &'static str {
-        match self {
-            Self::Iter => "iterative server",
-            Self::Thr => "thread-per-connection server",
-            Self::Proc => "process-per-connection server",
-            Self::Async => "async server",
-        }
-    }
-
-    /// What the mode means, for reports.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Iter => "iterative (one connection at a time)",
-            Self::Thr => "thread per connection",
-            Self::Proc => "process per connection",
-            Self::Async => "tokio task per connection",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "iter" | "iterative" => Self::Iter,
-            "thr" | "thread" => Self::Thr,
-            "proc" | "process" => Self::Proc,
-            "async" => Self::Async,
-            _ => {
-                return Err(format!(
-                    "unknown mode \"{s}\": expected \"iter\", \"thr\", \"proc\" or \"async\""
-                ));
-            }
-        })
-    }
 }
 
 /// One `[[clients]]` group: a `client` process with its own workers and distribution.
@@ -486,7 +416,7 @@ impl Scenario {
             .iter()
             .map(|g| g.start_after_ms as f64 + g.typical_connect_span_ms() + per_worker(g))
             .fold(0.0, f64::max);
-        if mode == Mode::Iter {
+        if mode.is_iterative() {
             let first = self
                 .clients
                 .iter()

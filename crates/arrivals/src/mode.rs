@@ -91,6 +91,11 @@ impl Mode {
         self.names().meaning
     }
 
+    /// The mode's line in `server --help`.
+    pub fn help(self) -> &'static str {
+        self.names().help
+    }
+
     /// True for the mode that serves one connection at a time: its console lines differ
     /// and its clients wait for each other.
     pub fn is_iterative(self) -> bool {
@@ -156,7 +161,7 @@ impl clap::ValueEnum for Mode {
         Some(
             clap::builder::PossibleValue::new(self.name())
                 .aliases(self.aliases().iter().copied())
-                .help(self.names().help),
+                .help(self.help()),
         )
     }
 }

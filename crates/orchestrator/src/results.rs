@@ -278,7 +278,12 @@ pub fn read_client_events(dir: &Path) -> Result<Vec<(String, Record<ClientEvent>
 
 /// Reads one recorded run and joins its files into a [`Dataset`].
 pub fn load_run(dir: &Path) -> Result<Dataset, ResultsError> {
-    let info = read_run_info(dir)?;
+    load_logs(dir, read_run_info(dir)?)
+}
+
+/// Reads the two event logs in `dir` once and joins them, with `info`, into the
+/// [`Dataset`] that the cross-check, the tables and the plots all read.
+pub fn load_logs(dir: &Path, info: RunInfo) -> Result<Dataset, ResultsError> {
     let server: Vec<Record<ServerEvent>> = read_log(&dir.join(SERVER_EVENTS))?;
     let client = read_client_events(dir)?;
     Ok(Dataset::new(dir, info, &server, &client)?)

@@ -1,11 +1,16 @@
 //! Shared core of the arrivals harness: the wire protocol, the event-log schema, the
-//! inter-event distributions and the statistics that every binary and the report use.
+//! inter-event distributions and the statistics that every binary and the report use, and
+//! the contract between the binaries: the server's modes, its console lines and the
+//! `server` and `client` command lines.
 
+pub mod args;
 pub mod benchmark;
 pub mod clock;
+pub mod console;
 pub mod distribution;
 pub mod events;
 pub mod gof;
+pub mod mode;
 pub mod protocol;
 pub mod seed;
 pub mod stats;
@@ -14,5 +19,6 @@ pub mod writer;
 pub use clock::{MonoNs, ProcessClock};
 pub use distribution::{DistKind, Distribution, DistributionError};
 pub use events::{ClientEvent, EventLog, Record, ServerEvent};
+pub use mode::Mode;
 pub use protocol::Chunk;
 pub use stats::Summary;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use arrivals::events::{Record, ServerEvent, read_log};
 use arrivals::stats::Summary;
+use rustix::process::{Pid, Signal, kill_process};
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 const MODES: [&str; 4] = ["iter", "thr", "proc", "async"];
@@ -84,8 +85,7 @@ impl Server {
 
     /// SIGINT, then the rest of the console until the pipe closes; asserts exit 0.
     fn stop(mut self) -> Vec<String> {
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        kill_process(Pid::from_child(&self.child), Signal::INT).expect("SIGINT the server");
         while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
             self.console.push(line);
         }

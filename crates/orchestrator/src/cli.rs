@@ -123,7 +123,7 @@ fn list(experiments: &Path) -> anyhow::Result<()> {
     for path in scenario_files(experiments)? {
         match Scenario::load(&path) {
             Ok(s) => {
-                let modes: Vec<&str> = s.modes.iter().map(|m| m.as_str()).collect();
+                let modes: Vec<&str> = s.modes.iter().map(|m| m.name()).collect();
                 let mut modes = modes.join(",");
                 if s.repeat > 1 {
                     modes.push_str(&format!(" ×{}", s.repeat));

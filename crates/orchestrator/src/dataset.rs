@@ -6,18 +6,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrivals::events::CloseReason;
-use arrivals::{ClientEvent, Record, ServerEvent};
+use arrivals::{ClientEvent, Mode, Record, ServerEvent};
 
 use crate::runinfo::RunInfo;
-use crate::scenario::{Mode, Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 
 /// Why a recorded run cannot be analysed.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("the scenario recorded in {path} is invalid: {source}")]
     Scenario { path: String, source: ScenarioError },
-    #[error("{path}: unknown mode \"{mode}\"")]
-    Mode { path: String, mode: String },
     #[error("{path}: the server log has no connection_accepted event for connection {conn}")]
     UnknownConnection { path: String, conn: u64 },
 }
@@ -85,6 +83,14 @@ pub struct Send {
     pub scheduled_ms: f64,
     pub actual_ms: f64,
     pub lateness_ms: f64,
+}
+
+/// A client worker that failed (`worker_error`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerError {
+    pub group: Option<usize>,
+    pub worker: u32,
+    pub error: String,
 }
 
 /// A send's group, worker and seq.
@@ -162,6 +168,8 @@ pub struct Dataset {
     pub sends: Vec<Send>,
     /// Every worker's connect instant, by group and worker.
     pub connects: Vec<Connect>,
+    /// The client workers that failed, in log order.
+    pub worker_errors: Vec<WorkerError>,
 }
 
 impl Dataset {
@@ -172,224 +180,31 @@ impl Dataset {
         server: &[Record<ServerEvent>],
         client: &[(String, Record<ClientEvent>)],
     ) -> Result<Self, DatasetError> {
-        let run_json = origin.join("run.json").display().to_string();
         let scenario = Scenario::from_toml_str(
             &info.scenario,
             &info.scenario_text,
             Path::new(&info.scenario_file),
         )
         .map_err(|source| DatasetError::Scenario {
-            path: run_json.clone(),
+            path: origin.join("run.json").display().to_string(),
             source,
         })?;
-        let mode: Mode = info.mode.parse().map_err(|_| DatasetError::Mode {
-            path: run_json.clone(),
-            mode: info.mode.clone(),
-        })?;
-        let group_of = |label: &str| scenario.clients.iter().position(|g| g.label == label);
-
-        // The client side: which worker owns which local address, when it connected, and
-        // what it drew and sent.
-        let mut by_local: BTreeMap<&str, (Option<usize>, u32)> = BTreeMap::new();
-        let mut sends: Vec<Send> = Vec::new();
-        let mut connects: Vec<Connect> = Vec::new();
-        let mut sent = vec![0u64; scenario.clients.len()];
-        for (label, rec) in client {
-            let group = group_of(label);
-            match &rec.event {
-                ClientEvent::WorkerConnected {
-                    worker,
-                    local,
-                    connect_unix_ms,
-                    ..
-                } => {
-                    by_local.insert(local.as_str(), (group, *worker));
-                    connects.push(Connect {
-                        group,
-                        worker: *worker,
-                        connect_unix_ms: *connect_unix_ms,
-                    });
-                }
-                ClientEvent::MessageSent {
-                    worker,
-                    seq,
-                    interval_ms,
-                    scheduled_ms,
-                    actual_ms,
-                    lateness_ms,
-                    ..
-                } => {
-                    sends.push(Send {
-                        group,
-                        worker: *worker,
-                        seq: *seq,
-                        interval_ms: *interval_ms,
-                        scheduled_ms: *scheduled_ms,
-                        actual_ms: *actual_ms,
-                        lateness_ms: *lateness_ms,
-                    });
-                    if let Some(g) = group {
-                        sent[g] += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        sends.sort_by_key(|s| (s.group, s.worker, s.seq));
-        connects.sort_by_key(|c| (c.group, c.worker));
-        // What the client drew, how late it sent, and its send gap, per (group, worker, seq).
-        let mut drawn: BTreeMap<SendKey, (f64, f64, Option<f64>)> = BTreeMap::new();
-        for worker in sends.chunk_by(|a, b| (a.group, a.worker) == (b.group, b.worker)) {
-            let gaps: BTreeMap<u32, f64> = send_gaps(worker).into_iter().collect();
-            for s in worker {
-                drawn.insert(
-                    (s.group, s.worker, s.seq),
-                    (s.interval_ms, s.lateness_ms, gaps.get(&s.seq).copied()),
-                );
-            }
-        }
-
-        // The log's lines need not be in time order (concurrent modes write them from
-        // several threads or processes): take the accepts first, and the earliest as origin.
-        let origin_ms = server
-            .iter()
-            .filter(|r| matches!(r.event, ServerEvent::ConnectionAccepted { .. }))
-            .map(|r| r.t_ms)
-            .reduce(f64::min)
-            .unwrap_or(0.0);
-        let mut connections: Vec<Connection> = Vec::new();
-        for rec in server {
-            if let ServerEvent::ConnectionAccepted {
-                conn,
-                peer,
-                pid,
-                tid,
-                gap_ms,
-            } = &rec.event
-            {
-                let (group, worker) = by_local
-                    .get(peer.as_str())
-                    .map_or((None, None), |(g, w)| (*g, Some(*w)));
-                connections.push(Connection {
-                    conn: *conn,
-                    group,
-                    worker,
-                    peer: peer.clone(),
-                    pid: *pid,
-                    tid: *tid,
-                    accept_ms: rec.t_ms - origin_ms,
-                    close_ms: None,
-                    gap_ms: *gap_ms,
-                    messages: 0,
-                    close_reason: None,
-                });
-            }
-        }
-        // Connection ids count accepts in order.
-        connections.sort_by_key(|c| c.conn);
-        let index: BTreeMap<u64, usize> = connections
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.conn, i))
-            .collect();
-        let mut messages = Vec::new();
-        let mut stopped = None;
-        let mut errors = Vec::new();
-        let mut end_ms = 0.0f64;
-        for rec in server {
-            let t = rec.t_ms - origin_ms;
-            end_ms = end_ms.max(t);
-            match &rec.event {
-                ServerEvent::ConnectionAccepted { .. } => {}
-                ServerEvent::MessageReceived {
-                    conn,
-                    seq,
-                    bytes,
-                    gap_ms,
-                    worker,
-                    worker_event,
-                    latency_ms,
-                    ..
-                } => {
-                    let c = index
-                        .get(conn)
-                        .and_then(|&i| connections.get(i))
-                        .ok_or_else(|| DatasetError::UnknownConnection {
-                            path: origin.join("server-events.jsonl").display().to_string(),
-                            conn: *conn,
-                        })?;
-                    let worker = c.worker.or(*worker);
-                    let event = *worker_event;
-                    let key = (c.group, worker.unwrap_or(0), event.unwrap_or(0));
-                    let (interval_ms, lateness_ms, send_gap_ms) = drawn
-                        .get(&key)
-                        .map_or((None, None, None), |(i, l, g)| (Some(*i), Some(*l), *g));
-                    messages.push(Message {
-                        conn: *conn,
-                        group: c.group,
-                        worker,
-                        seq: *seq,
-                        event,
-                        recv_ms: t,
-                        gap_ms: *gap_ms,
-                        latency_ms: *latency_ms,
-                        bytes: *bytes,
-                        interval_ms,
-                        lateness_ms,
-                        send_gap_ms,
-                    });
-                }
-                ServerEvent::ConnectionClosed {
-                    conn,
-                    messages,
-                    reason,
-                } => {
-                    if let Some(c) = index.get(conn).and_then(|&i| connections.get_mut(i)) {
-                        c.close_ms = Some(t);
-                        c.messages = *messages;
-                        c.close_reason = Some(*reason);
-                    }
-                }
-                ServerEvent::ConnectionError { conn, error } => errors.push((*conn, error.clone())),
-                ServerEvent::ServerStopped {
-                    connections,
-                    messages,
-                    connection_gaps,
-                    avg_connection_gap_ms,
-                    data_gaps,
-                    avg_data_gap_ms,
-                } => {
-                    stopped = Some(Stopped {
-                        connections: *connections,
-                        messages: *messages,
-                        connection_gaps: *connection_gaps,
-                        avg_connection_gap_ms: *avg_connection_gap_ms,
-                        data_gaps: *data_gaps,
-                        avg_data_gap_ms: *avg_data_gap_ms,
-                    });
-                }
-                ServerEvent::ServerStarted { .. } => {}
-            }
-        }
-        // A connection still open at the stop has no close event: count its messages here.
-        for c in &mut connections {
-            if c.close_reason.is_none() {
-                c.messages = messages.iter().filter(|m| m.conn == c.conn).count() as u64;
-            }
-        }
-        messages.sort_by_key(|m| (m.conn, m.seq));
+        let clients = ClientSide::read(&scenario, client);
+        let mut connections = accepted(server, &clients.by_local);
+        let s = ServerSide::read(origin, server, &mut connections, &clients.drawn())?;
         Ok(Self {
+            mode: info.mode,
             info,
             scenario,
-            mode,
             connections,
-            messages,
-            stopped,
-            end_ms,
-            errors,
-            sent,
-            sends,
-            connects,
+            messages: s.messages,
+            stopped: s.stopped,
+            end_ms: s.end_ms,
+            errors: s.errors,
+            sent: clients.sent,
+            sends: clients.sends,
+            connects: clients.connects,
+            worker_errors: clients.worker_errors,
         })
     }
 
@@ -525,6 +340,273 @@ impl Dataset {
             .filter_map(|m| m.interval_ms)
             .collect();
         arrivals::stats::mean(&v)
+    }
+}
+
+/// What the client drew for a message, how late it sent it, and its send gap.
+type Drawn = (f64, f64, Option<f64>);
+
+/// The client side of a run: which worker owns which local address, when it connected,
+/// what it drew and sent, and which workers failed.
+#[derive(Debug)]
+struct ClientSide<'a> {
+    by_local: BTreeMap<&'a str, (Option<usize>, u32)>,
+    /// By group, worker and seq.
+    sends: Vec<Send>,
+    /// By group and worker.
+    connects: Vec<Connect>,
+    /// Per group.
+    sent: Vec<u64>,
+    worker_errors: Vec<WorkerError>,
+}
+
+impl<'a> ClientSide<'a> {
+    fn read(scenario: &Scenario, client: &'a [(String, Record<ClientEvent>)]) -> Self {
+        let mut side = Self {
+            by_local: BTreeMap::new(),
+            sends: Vec::new(),
+            connects: Vec::new(),
+            sent: vec![0; scenario.clients.len()],
+            worker_errors: Vec::new(),
+        };
+        for (label, rec) in client {
+            let group = scenario.clients.iter().position(|g| g.label == *label);
+            side.add(group, &rec.event);
+        }
+        side.sends.sort_by_key(|s| (s.group, s.worker, s.seq));
+        side.connects.sort_by_key(|c| (c.group, c.worker));
+        side
+    }
+
+    fn add(&mut self, group: Option<usize>, event: &'a ClientEvent) {
+        match event {
+            ClientEvent::WorkerConnected {
+                worker,
+                local,
+                connect_unix_ms,
+                ..
+            } => {
+                self.by_local.insert(local.as_str(), (group, *worker));
+                self.connects.push(Connect {
+                    group,
+                    worker: *worker,
+                    connect_unix_ms: *connect_unix_ms,
+                });
+            }
+            ClientEvent::MessageSent {
+                worker,
+                seq,
+                interval_ms,
+                scheduled_ms,
+                actual_ms,
+                lateness_ms,
+                ..
+            } => {
+                self.sends.push(Send {
+                    group,
+                    worker: *worker,
+                    seq: *seq,
+                    interval_ms: *interval_ms,
+                    scheduled_ms: *scheduled_ms,
+                    actual_ms: *actual_ms,
+                    lateness_ms: *lateness_ms,
+                });
+                if let Some(g) = group {
+                    self.sent[g] += 1;
+                }
+            }
+            ClientEvent::WorkerError { worker, error, .. } => {
+                self.worker_errors.push(WorkerError {
+                    group,
+                    worker: *worker,
+                    error: error.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// What the client drew, how late it sent, and its send gap, per (group, worker, seq).
+    fn drawn(&self) -> BTreeMap<SendKey, Drawn> {
+        let mut drawn = BTreeMap::new();
+        for worker in self
+            .sends
+            .chunk_by(|a, b| (a.group, a.worker) == (b.group, b.worker))
+        {
+            let gaps: BTreeMap<u32, f64> = send_gaps(worker).into_iter().collect();
+            for s in worker {
+                drawn.insert(
+                    (s.group, s.worker, s.seq),
+                    (s.interval_ms, s.lateness_ms, gaps.get(&s.seq).copied()),
+                );
+            }
+        }
+        drawn
+    }
+}
+
+/// The earliest accept, the origin of a run's times. The log's lines need not be in time
+/// order (concurrent modes write them from several threads or processes).
+fn first_accept_ms(server: &[Record<ServerEvent>]) -> f64 {
+    server
+        .iter()
+        .filter(|r| matches!(r.event, ServerEvent::ConnectionAccepted { .. }))
+        .map(|r| r.t_ms)
+        .reduce(f64::min)
+        .unwrap_or(0.0)
+}
+
+/// The accepted connections in id (accept) order, joined to the client workers by
+/// address; closes and message counts are filled in by [`ServerSide::read`].
+fn accepted(
+    server: &[Record<ServerEvent>],
+    by_local: &BTreeMap<&str, (Option<usize>, u32)>,
+) -> Vec<Connection> {
+    let origin_ms = first_accept_ms(server);
+    let mut connections: Vec<Connection> = server
+        .iter()
+        .filter_map(|rec| {
+            let ServerEvent::ConnectionAccepted {
+                conn,
+                peer,
+                pid,
+                tid,
+                gap_ms,
+            } = &rec.event
+            else {
+                return None;
+            };
+            let (group, worker) = by_local
+                .get(peer.as_str())
+                .map_or((None, None), |(g, w)| (*g, Some(*w)));
+            Some(Connection {
+                conn: *conn,
+                group,
+                worker,
+                peer: peer.clone(),
+                pid: *pid,
+                tid: *tid,
+                accept_ms: rec.t_ms - origin_ms,
+                close_ms: None,
+                gap_ms: *gap_ms,
+                messages: 0,
+                close_reason: None,
+            })
+        })
+        .collect();
+    // Connection ids count accepts in order.
+    connections.sort_by_key(|c| c.conn);
+    connections
+}
+
+/// The rest of the server's log: messages, closes, errors and the final report.
+#[derive(Debug, Default)]
+struct ServerSide {
+    messages: Vec<Message>,
+    stopped: Option<Stopped>,
+    errors: Vec<(u64, String)>,
+    end_ms: f64,
+}
+
+impl ServerSide {
+    /// Reads the server's events after the accepts, closing `connections` as it goes.
+    fn read(
+        origin: &Path,
+        server: &[Record<ServerEvent>],
+        connections: &mut [Connection],
+        drawn: &BTreeMap<SendKey, Drawn>,
+    ) -> Result<Self, DatasetError> {
+        let origin_ms = first_accept_ms(server);
+        let index: BTreeMap<u64, usize> = connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.conn, i))
+            .collect();
+        let mut side = Self::default();
+        for rec in server {
+            let t = rec.t_ms - origin_ms;
+            side.end_ms = side.end_ms.max(t);
+            match &rec.event {
+                ServerEvent::MessageReceived {
+                    conn,
+                    seq,
+                    bytes,
+                    gap_ms,
+                    worker,
+                    worker_event,
+                    latency_ms,
+                    ..
+                } => {
+                    let c = index
+                        .get(conn)
+                        .and_then(|&i| connections.get(i))
+                        .ok_or_else(|| DatasetError::UnknownConnection {
+                            path: origin.join("server-events.jsonl").display().to_string(),
+                            conn: *conn,
+                        })?;
+                    let worker = c.worker.or(*worker);
+                    let event = *worker_event;
+                    let key = (c.group, worker.unwrap_or(0), event.unwrap_or(0));
+                    let (interval_ms, lateness_ms, send_gap_ms) = drawn
+                        .get(&key)
+                        .map_or((None, None, None), |(i, l, g)| (Some(*i), Some(*l), *g));
+                    side.messages.push(Message {
+                        conn: *conn,
+                        group: c.group,
+                        worker,
+                        seq: *seq,
+                        event,
+                        recv_ms: t,
+                        gap_ms: *gap_ms,
+                        latency_ms: *latency_ms,
+                        bytes: *bytes,
+                        interval_ms,
+                        lateness_ms,
+                        send_gap_ms,
+                    });
+                }
+                ServerEvent::ConnectionClosed {
+                    conn,
+                    messages,
+                    reason,
+                } => {
+                    if let Some(c) = index.get(conn).and_then(|&i| connections.get_mut(i)) {
+                        c.close_ms = Some(t);
+                        c.messages = *messages;
+                        c.close_reason = Some(*reason);
+                    }
+                }
+                ServerEvent::ConnectionError { conn, error } => {
+                    side.errors.push((*conn, error.clone()));
+                }
+                ServerEvent::ServerStopped {
+                    connections,
+                    messages,
+                    connection_gaps,
+                    avg_connection_gap_ms,
+                    data_gaps,
+                    avg_data_gap_ms,
+                } => {
+                    side.stopped = Some(Stopped {
+                        connections: *connections,
+                        messages: *messages,
+                        connection_gaps: *connection_gaps,
+                        avg_connection_gap_ms: *avg_connection_gap_ms,
+                        data_gaps: *data_gaps,
+                        avg_data_gap_ms: *avg_data_gap_ms,
+                    });
+                }
+                ServerEvent::ConnectionAccepted { .. } | ServerEvent::ServerStarted { .. } => {}
+            }
+        }
+        // A connection still open at the stop has no close event: count its messages here.
+        for c in connections.iter_mut() {
+            if c.close_reason.is_none() {
+                c.messages = side.messages.iter().filter(|m| m.conn == c.conn).count() as u64;
+            }
+        }
+        side.messages.sort_by_key(|m| (m.conn, m.seq));
+        Ok(side)
     }
 }
 
@@ -702,7 +784,7 @@ param = 0.2
             scenario_file: "experiments/fixture.toml".into(),
             scenario_text: SCENARIO.into(),
             seed: 42,
-            mode: "iter".into(),
+            mode: Mode::Iter,
             sweep: false,
             run: 1,
             date: "2026-01-19T11:47:38Z".into(),
@@ -716,11 +798,13 @@ param = 0.2
                 client: "c".into(),
             },
             server_args: vec![],
+            server: None,
             server_port: 9,
             clients: vec![ClientRun {
                 label: "fixed".into(),
                 seed: 5,
                 args: vec![],
+                client: None,
                 launched_ms: 0.0,
                 exited_ms: 500.0,
             }],

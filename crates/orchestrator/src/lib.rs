@@ -12,5 +12,6 @@ pub mod run;
 pub mod runinfo;
 pub mod scenario;
 
+pub use arrivals::Mode;
 pub use cli::{Cli, run};
-pub use scenario::{Mode, Scenario, ScenarioError};
+pub use scenario::{Scenario, ScenarioError};

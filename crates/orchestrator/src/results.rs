@@ -18,11 +18,10 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use arrivals::events::{ReadLogError, read_log};
-use arrivals::{ClientEvent, Record, ServerEvent};
+use arrivals::{ClientEvent, Mode, Record, ServerEvent};
 
 use crate::dataset::{Dataset, DatasetError};
 use crate::runinfo::RunInfo;
-use crate::scenario::Mode;
 
 pub const SERVER_EVENTS: &str = "server-events.jsonl";
 pub const CLIENT_EVENTS: &str = "client-events.jsonl";
@@ -109,13 +108,13 @@ impl Layout {
     /// Where the runs of one mode go: `results/<scenario>/`, or `.../<mode>/` in a sweep.
     pub fn mode_results(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
         let dir = self.scenario_results(scenario);
-        if sweep { dir.join(mode.as_str()) } else { dir }
+        if sweep { dir.join(mode.name()) } else { dir }
     }
 
     /// Where the report of one mode goes (mirrors [`Layout::mode_results`]).
     pub fn mode_report(&self, scenario: &str, mode: Mode, sweep: bool) -> PathBuf {
         let dir = self.scenario_report(scenario);
-        if sweep { dir.join(mode.as_str()) } else { dir }
+        if sweep { dir.join(mode.name()) } else { dir }
     }
 
     /// Where one run's results go: the mode's folder, or its `run-<k>/` when `run` is given
@@ -279,7 +278,12 @@ pub fn read_client_events(dir: &Path) -> Result<Vec<(String, Record<ClientEvent>
 
 /// Reads one recorded run and joins its files into a [`Dataset`].
 pub fn load_run(dir: &Path) -> Result<Dataset, ResultsError> {
-    let info = read_run_info(dir)?;
+    load_logs(dir, read_run_info(dir)?)
+}
+
+/// Reads the two event logs in `dir` once and joins them, with `info`, into the
+/// [`Dataset`] that the cross-check, the tables and the plots all read.
+pub fn load_logs(dir: &Path, info: RunInfo) -> Result<Dataset, ResultsError> {
     let server: Vec<Record<ServerEvent>> = read_log(&dir.join(SERVER_EVENTS))?;
     let client = read_client_events(dir)?;
     Ok(Dataset::new(dir, info, &server, &client)?)
@@ -352,7 +356,7 @@ pub fn discover_scenario(dir: &Path) -> Option<Recorded> {
     }
     let sets: Vec<RunSet> = Mode::ALL
         .iter()
-        .filter_map(|m| RunSet::find(&dir.join(m.as_str())))
+        .filter_map(|m| RunSet::find(&dir.join(m.name())))
         .collect();
     (!sets.is_empty()).then_some(Recorded {
         name,

@@ -3,6 +3,7 @@
 //! cross-check what it printed against its event log. Every process is killed and reaped on
 //! every error path (see [`Proc`]'s `Drop`).
 
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,14 +14,17 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use arrivals::events::read_log;
-use arrivals::{ClientEvent, Record, ServerEvent};
+use arrivals::Mode;
+use arrivals::args::{ClientArgs, ServerArgs};
+use arrivals::console::{self, Averaged};
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
 use crate::binaries::Binaries;
+use crate::dataset::Dataset;
 use crate::progress::Progress;
 use crate::results::{self, Layout, ResultsError};
 use crate::runinfo::{self, ClientRun, Host, RunInfo};
-use crate::scenario::{ClientGroup, Mode, Scenario};
+use crate::scenario::{ClientGroup, Scenario};
 
 /// How long the server may take to print `Listening on`.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -89,8 +93,6 @@ pub enum RunError {
     CrossCheck { dir: PathBuf, problems: Vec<String> },
     #[error(transparent)]
     Results(#[from] ResultsError),
-    #[error("cannot read the event log: {0}")]
-    Log(#[from] arrivals::events::ReadLogError),
 }
 
 /// What a run needs besides its scenario.
@@ -111,7 +113,6 @@ pub struct RunSummary {
     pub mode: Mode,
     /// Which run of the scenario (from 1).
     pub run: u32,
-    pub dir: PathBuf,
     pub connections: u64,
     pub messages: u64,
     pub printed: Vec<String>,
@@ -156,15 +157,10 @@ impl Proc {
         Ok(self.status)
     }
 
-    fn signal(&self, sig: libc::c_int) {
-        let Ok(pid) = libc::pid_t::try_from(self.child.id()) else {
-            return;
-        };
-        // SAFETY: kill(2) has no memory-safety preconditions. The pid is our own child,
-        // not yet reaped (callers check `status` first), so it cannot have been reused.
-        unsafe {
-            libc::kill(pid, sig);
-        }
+    /// Sends `sig` to the process. Callers check `status` first: the child is not yet
+    /// reaped, so its pid cannot have been reused.
+    fn signal(&self, sig: Signal) {
+        let _ = kill_process(Pid::from_child(&self.child), sig);
     }
 
     /// SIGKILLs the process and its whole group, then reaps it.
@@ -172,12 +168,8 @@ impl Proc {
         if self.status.is_some() {
             return;
         }
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: as in `signal`; the group id is the unreaped child's pid (process_group(0)).
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
+        // The group id is the unreaped child's pid (`process_group(0)`).
+        let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
         self.status = self.child.wait().ok();
     }
 }
@@ -234,31 +226,6 @@ fn spawn_reader(
     })
 }
 
-/// One average line the server prints: `... time: 12.34 ms (n = 4)` or `n/a (n = 0)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PrintedAverage {
-    pub avg_ms: Option<f64>,
-    pub n: u64,
-}
-
-/// Parses the line starting with `prefix` among the server's console lines.
-pub fn parse_average(lines: &[String], prefix: &str) -> Option<PrintedAverage> {
-    let line = lines.iter().rev().find(|l| l.starts_with(prefix))?;
-    let rest = line[prefix.len()..].trim();
-    let (value, n) = rest.split_once("(n = ")?;
-    let n = n.trim_end_matches(')').trim().parse().ok()?;
-    let value = value.trim();
-    let avg_ms = if value == "n/a" {
-        None
-    } else {
-        Some(value.strip_suffix("ms")?.trim().parse().ok()?)
-    };
-    Some(PrintedAverage { avg_ms, n })
-}
-
-pub const CONN_AVG_PREFIX: &str = "Average connection inter-arrival time:";
-pub const DATA_AVG_PREFIX: &str = "Average data inter-arrival time:";
-
 /// Counts `message_received` lines appended to the server's event log since the last call.
 #[derive(Debug)]
 struct LogTail {
@@ -269,6 +236,15 @@ struct LogTail {
 }
 
 impl LogTail {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            partial: Vec::new(),
+            received: 0,
+        }
+    }
+
     fn poll(&mut self) -> u64 {
         if self.file.is_none() {
             self.file = File::open(&self.path).ok();
@@ -320,48 +296,36 @@ fn open_log(path: &Path) -> Result<File, RunError> {
         })
 }
 
-/// The `client` arguments for group `g` of `s` in run `run`.
-pub fn client_args(
+/// The `client` command line for group `g` of `s` in run `run`.
+fn client_args(
     s: &Scenario,
     run: u32,
     g: usize,
     group: &ClientGroup,
     port: u16,
     events: &Path,
-) -> Vec<String> {
-    let mut args = vec![
-        "-w".to_owned(),
-        group.workers.to_string(),
-        "-n".to_owned(),
-        group.intervals.to_string(),
-        "-d".to_owned(),
-        group.dist.kind().short().to_owned(),
-        "-p".to_owned(),
-        group.dist.param().to_string(),
-    ];
-    if let Some(shape) = group.dist.shape() {
-        args.extend(["--shape".to_owned(), shape.to_string()]);
+) -> ClientArgs {
+    ClientArgs {
+        workers: group.workers,
+        intervals: group.intervals,
+        dist: group.dist.kind(),
+        param: group.dist.param(),
+        shape: group.dist.shape(),
+        connect: group.connect.map(|c| (c.kind(), c.param())),
+        server: "127.0.0.1".to_owned(),
+        port,
+        seed: Some(s.group_seed(run, g)),
+        events: Some(events.to_owned()),
+        verbose: true,
+        spin_us: 0,
     }
-    if let Some(connect) = group.connect {
-        args.extend([
-            "--connect-dist".to_owned(),
-            connect.kind().short().to_owned(),
-            "--connect-param".to_owned(),
-            connect.param().to_string(),
-        ]);
-    }
-    args.extend([
-        "-s".to_owned(),
-        "127.0.0.1".to_owned(),
-        "-P".to_owned(),
-        port.to_string(),
-        "--seed".to_owned(),
-        s.group_seed(run, g).to_string(),
-        "--events".to_owned(),
-        events.display().to_string(),
-        "-v".to_owned(),
-    ]);
-    args
+}
+
+/// An argv as text, for `run.json`.
+fn argv_text(args: &[OsString]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Runs `s` in `mode` (run `run` of its `repeat`, from 1), records everything under its
@@ -372,11 +336,52 @@ pub fn run_mode(
     run: u32,
     ctx: &RunContext<'_>,
 ) -> Result<RunSummary, RunError> {
-    let repeated = (s.repeat > 1).then_some(run);
-    let dir = ctx.layout.run_results(&s.name, mode, s.sweep, repeated);
+    let dir = ctx
+        .layout
+        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
     results::remove_dir(&dir)?;
     results::create_dir(&dir)?;
     let flag = &*ctx.interrupted;
+    let expected_ms = s.expected_client_ms(mode);
+    let mut progress = Progress::start(
+        &progress_prefix(s, mode, run),
+        Duration::from_secs_f64((expected_ms + s.settle_ms as f64) / 1e3),
+        s.expected_messages(),
+    );
+    let mut server = Server::start(s, mode, &dir, &ctx.bins.server)?;
+    let port = server.wait_ready(flag)?;
+    progress.note(&format!(
+        "{mode} server ({}) listening on 127.0.0.1:{port}",
+        mode.describe()
+    ));
+    let clients = Clients::new(s, run, port, &dir, &ctx.bins.client);
+    let clients = clients.run_to_end(&mut server, &mut progress, flag, expected_ms)?;
+    // Let in-flight data reach the server, then stop it as an operator would.
+    sleep_checked(Duration::from_millis(s.settle_ms), flag)?;
+    server.report_progress(&mut progress);
+    let status = server.stop(flag)?;
+    let duration = server.started.elapsed();
+    server.drain();
+    progress.finish();
+    if !status.success() {
+        return Err(RunError::ServerFailed {
+            status,
+            tail: tail(&server.log),
+            log: server.log,
+        });
+    }
+    let run = Recorded {
+        mode,
+        run,
+        port,
+        clients,
+        duration,
+    };
+    record(s, ctx, dir, server, run)
+}
+
+/// `[name mode run k/N]`: what the progress lines of a run start with.
+fn progress_prefix(s: &Scenario, mode: Mode, run: u32) -> String {
     let mut prefix = format!("[{}", s.name);
     if s.sweep {
         prefix.push_str(&format!(" {mode}"));
@@ -385,136 +390,230 @@ pub fn run_mode(
         prefix.push_str(&format!(" run {run}/{}", s.repeat));
     }
     prefix.push(']');
-    let expected_ms = s.expected_client_ms(mode);
-    let mut progress = Progress::start(
-        &prefix,
-        Duration::from_secs_f64((expected_ms + s.settle_ms as f64) / 1e3),
-        s.expected_messages(),
-    );
+    prefix
+}
 
-    // The server, on port 0, its stdout read by a thread into server.log.
-    let server_log = dir.join(results::SERVER_LOG);
-    let server_events = dir.join(results::SERVER_EVENTS);
-    let log_file = open_log(&server_log)?;
-    let log_for_stderr = log_file.try_clone().map_err(|source| RunError::CreateLog {
-        path: server_log.clone(),
-        source,
-    })?;
-    let mut server_args = vec![
-        "-a".to_owned(),
-        "127.0.0.1".to_owned(),
-        "-p".to_owned(),
-        "0".to_owned(),
-        "-m".to_owned(),
-        mode.as_str().to_owned(),
-        "--events".to_owned(),
-        server_events.display().to_string(),
-        "-v".to_owned(),
-    ];
-    if let Some(max) = s.max_connections {
-        server_args.extend(["--max-connections".to_owned(), max.to_string()]);
+/// The server of a run: its process, its console lines as they come, and its files.
+#[derive(Debug)]
+struct Server {
+    proc: Proc,
+    args: ServerArgs,
+    argv: Vec<OsString>,
+    /// Console lines from the reader thread.
+    rx: mpsc::Receiver<String>,
+    /// The console lines read so far.
+    lines: Vec<String>,
+    log: PathBuf,
+    received: LogTail,
+    started: Instant,
+}
+
+impl Server {
+    /// Starts the server on port 0, its stdout read by a thread into `server.log`.
+    fn start(s: &Scenario, mode: Mode, dir: &Path, program: &Path) -> Result<Self, RunError> {
+        let log = dir.join(results::SERVER_LOG);
+        let events = dir.join(results::SERVER_EVENTS);
+        let log_file = open_log(&log)?;
+        let log_for_stderr = log_file.try_clone().map_err(|source| RunError::CreateLog {
+            path: log.clone(),
+            source,
+        })?;
+        let args = ServerArgs {
+            address: "127.0.0.1".to_owned(),
+            port: 0,
+            mode,
+            events: Some(events.clone()),
+            verbose: true,
+            max_connections: s.max_connections,
+        };
+        let argv = args.to_args();
+        let started = Instant::now();
+        let mut proc = Proc::spawn(
+            "the server",
+            Command::new(program)
+                .args(&argv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log_for_stderr)),
+        )?;
+        let stdout = proc.child.stdout.take().ok_or_else(|| RunError::Wait {
+            what: "the server's output".into(),
+            source: io::Error::other("stdout was not captured"),
+        })?;
+        let (tx, rx) = mpsc::channel();
+        // Detached: it ends at EOF, when the server and everything sharing its stdout exited.
+        let _reader = spawn_reader(stdout, log_file, tx);
+        Ok(Self {
+            proc,
+            args,
+            argv,
+            rx,
+            lines: Vec::new(),
+            received: LogTail::new(events),
+            log,
+            started,
+        })
     }
-    let started = Instant::now();
-    let mut server = Proc::spawn(
-        "the server",
-        Command::new(&ctx.bins.server)
-            .args(&server_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_for_stderr)),
-    )?;
-    let stdout = server.child.stdout.take().ok_or_else(|| RunError::Wait {
-        what: "the server's output".into(),
-        source: io::Error::other("stdout was not captured"),
-    })?;
-    let (tx, rx) = mpsc::channel();
-    // Detached: it ends at EOF, when the server and everything sharing its stdout exited.
-    let _reader = spawn_reader(stdout, log_file, tx);
-    let mut lines: Vec<String> = Vec::new();
 
-    let port = loop {
-        check_interrupt(flag)?;
-        match rx.recv_timeout(TICK) {
-            Ok(line) => {
-                let port = line
-                    .strip_prefix("Listening on ")
-                    .and_then(|addr| addr.trim().rsplit_once(':'))
-                    .and_then(|(_, p)| p.parse::<u16>().ok());
-                lines.push(line);
-                if let Some(port) = port {
-                    break port;
+    /// Waits for the `Listening on` line and returns the port it names.
+    fn wait_ready(&mut self, flag: &AtomicBool) -> Result<u16, RunError> {
+        loop {
+            check_interrupt(flag)?;
+            match self.rx.recv_timeout(TICK) {
+                Ok(line) => {
+                    let port = console::parse_listening(&line).map(|a| a.port());
+                    self.lines.push(line);
+                    if let Some(port) = port {
+                        return Ok(port);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(status) = wait_briefly(&mut self.proc)? {
+                        return Err(self.died_early(status));
+                    }
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if let Some(status) = wait_briefly(&mut server)? {
-                    return Err(RunError::ServerDiedEarly {
-                        status,
-                        tail: tail(&server_log),
-                        log: server_log,
-                    });
-                }
+            if let Some(status) = self.proc.poll()? {
+                return Err(self.died_early(status));
+            }
+            if self.started.elapsed() > READY_TIMEOUT {
+                return Err(RunError::NotReady {
+                    log: self.log.clone(),
+                });
             }
         }
-        if let Some(status) = server.poll()? {
-            return Err(RunError::ServerDiedEarly {
+    }
+
+    fn died_early(&self, status: ExitStatus) -> RunError {
+        RunError::ServerDiedEarly {
+            status,
+            tail: tail(&self.log),
+            log: self.log.clone(),
+        }
+    }
+
+    /// An error if the server exited while the clients run.
+    fn check_alive(&mut self) -> Result<(), RunError> {
+        match self.proc.poll()? {
+            Some(status) => Err(RunError::ServerDied {
                 status,
-                tail: tail(&server_log),
-                log: server_log,
-            });
+                tail: tail(&self.log),
+                log: self.log.clone(),
+            }),
+            None => Ok(()),
         }
-        if started.elapsed() > READY_TIMEOUT {
-            return Err(RunError::NotReady { log: server_log });
-        }
-    };
-    let ready = Instant::now();
-    progress.note(&format!(
-        "{} server ({}) listening on 127.0.0.1:{port}",
-        mode,
-        mode.describe()
-    ));
+    }
 
-    // The client groups, each at its offset; one process each.
-    let labels: Vec<String> = s.clients.iter().map(|g| g.label.clone()).collect();
-    let mut order: Vec<usize> = (0..s.clients.len()).collect();
-    order.sort_by_key(|&g| (s.clients[g].start_after_ms, g));
-    let mut pending = order.into_iter().peekable();
-    let mut clients: Vec<Option<(Proc, ClientRun)>> = (0..s.clients.len()).map(|_| None).collect();
-    let deadline = Duration::from_secs_f64(30.0 + 3.0 * expected_ms / 1e3);
-    let mut tail_log = LogTail {
-        path: server_events.clone(),
-        file: None,
-        partial: Vec::new(),
-        received: 0,
-    };
-    loop {
-        check_interrupt(flag)?;
-        let now = ready.elapsed();
-        while let Some(&g) = pending.peek() {
-            let group = &s.clients[g];
-            if now < Duration::from_millis(group.start_after_ms) {
+    /// Takes the console lines printed so far and shows the messages received.
+    fn report_progress(&mut self, progress: &mut Progress) {
+        self.lines.extend(self.rx.try_iter());
+        progress.messages(self.received.poll(), self.started.elapsed());
+    }
+
+    /// SIGINT, then waits for the exit; kills the server if it does not exit in time.
+    fn stop(&mut self, flag: &AtomicBool) -> Result<ExitStatus, RunError> {
+        self.proc.signal(Signal::INT);
+        let stop_started = Instant::now();
+        loop {
+            if let Some(status) = self.proc.poll()? {
+                return Ok(status);
+            }
+            if stop_started.elapsed() > STOP_TIMEOUT {
+                self.proc.kill();
+                return Err(RunError::ServerHung {
+                    log: self.log.clone(),
+                });
+            }
+            check_interrupt(flag)?;
+            thread::sleep(TICK);
+        }
+    }
+
+    /// The rest of the console output, up to EOF (bounded, in case a stray process holds it).
+    fn drain(&mut self) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while let Ok(line) = self
+            .rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            self.lines.push(line);
+        }
+    }
+}
+
+/// The client groups of a run: one process each, launched at its offset after the server
+/// was ready.
+#[derive(Debug)]
+struct Clients<'a> {
+    s: &'a Scenario,
+    run: u32,
+    port: u16,
+    dir: &'a Path,
+    program: &'a Path,
+    /// Groups not launched yet, by launch offset.
+    pending: std::iter::Peekable<std::vec::IntoIter<usize>>,
+    /// Per group: its process and record, once launched.
+    launched: Vec<Option<(Proc, ClientRun)>>,
+    ready: Instant,
+}
+
+impl<'a> Clients<'a> {
+    fn new(s: &'a Scenario, run: u32, port: u16, dir: &'a Path, program: &'a Path) -> Self {
+        let mut order: Vec<usize> = (0..s.clients.len()).collect();
+        order.sort_by_key(|&g| (s.clients[g].start_after_ms, g));
+        Self {
+            s,
+            run,
+            port,
+            dir,
+            program,
+            pending: order.into_iter().peekable(),
+            launched: (0..s.clients.len()).map(|_| None).collect(),
+            ready: Instant::now(),
+        }
+    }
+
+    /// Launches the groups as they fall due and waits until every one exited; the server
+    /// must stay up meanwhile. Returns what each group ran.
+    fn run_to_end(
+        mut self,
+        server: &mut Server,
+        progress: &mut Progress,
+        flag: &AtomicBool,
+        expected_ms: f64,
+    ) -> Result<Vec<ClientRun>, RunError> {
+        let deadline = Duration::from_secs_f64(30.0 + 3.0 * expected_ms / 1e3);
+        loop {
+            check_interrupt(flag)?;
+            self.launch_due(progress)?;
+            let running = self.poll(progress)?;
+            server.check_alive()?;
+            server.report_progress(progress);
+            if !running {
+                return Ok(self
+                    .launched
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, c)| c)
+                    .collect());
+            }
+            if self.ready.elapsed() > deadline {
+                return Err(self.timed_out(deadline, expected_ms));
+            }
+            thread::sleep(TICK);
+        }
+    }
+
+    /// Launches every group whose offset has passed.
+    fn launch_due(&mut self, progress: &Progress) -> Result<(), RunError> {
+        while let Some(&g) = self.pending.peek() {
+            let group = &self.s.clients[g];
+            if self.ready.elapsed() < Duration::from_millis(group.start_after_ms) {
                 break;
             }
-            pending.next();
-            let log_path = dir.join(results::client_log(&group.label));
-            let out = File::create(&log_path).map_err(|source| RunError::CreateLog {
-                path: log_path.clone(),
-                source,
-            })?;
-            let err = out.try_clone().map_err(|source| RunError::CreateLog {
-                path: log_path.clone(),
-                source,
-            })?;
-            let events = dir.join(results::client_events_part(&group.label));
-            let args = client_args(s, run, g, group, port, &events);
-            let proc = Proc::spawn(
-                &format!("client group `{}`", group.label),
-                Command::new(&ctx.bins.client)
-                    .args(&args)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::from(out))
-                    .stderr(Stdio::from(err)),
-            )?;
+            self.pending.next();
+            let launched = self.launch(g, group)?;
             let connecting = group.connect.map_or_else(String::new, |c| {
                 format!(", connecting at intervals {}", c.describe())
             });
@@ -525,114 +624,116 @@ pub fn run_mode(
                 group.intervals,
                 group.dist.describe()
             ));
-            clients[g] = Some((
-                proc,
-                ClientRun {
-                    label: group.label.clone(),
-                    seed: s.group_seed(run, g),
-                    args,
-                    launched_ms: ready.elapsed().as_secs_f64() * 1e3,
-                    exited_ms: 0.0,
-                },
-            ));
+            self.launched[g] = Some(launched);
         }
-        let mut running = pending.peek().is_some();
-        for (g, slot) in clients.iter_mut().enumerate() {
+        Ok(())
+    }
+
+    fn launch(&self, g: usize, group: &ClientGroup) -> Result<(Proc, ClientRun), RunError> {
+        let log_path = self.dir.join(results::client_log(&group.label));
+        let create_error = |source| RunError::CreateLog {
+            path: log_path.clone(),
+            source,
+        };
+        let out = File::create(&log_path).map_err(create_error)?;
+        let err = out.try_clone().map_err(create_error)?;
+        let events = self.dir.join(results::client_events_part(&group.label));
+        let args = client_args(self.s, self.run, g, group, self.port, &events);
+        let argv = args.to_args();
+        let proc = Proc::spawn(
+            &format!("client group `{}`", group.label),
+            Command::new(self.program)
+                .args(&argv)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err)),
+        )?;
+        let info = ClientRun {
+            label: group.label.clone(),
+            seed: self.s.group_seed(self.run, g),
+            args: argv_text(&argv),
+            client: Some(args),
+            launched_ms: self.ready.elapsed().as_secs_f64() * 1e3,
+            exited_ms: 0.0,
+        };
+        Ok((proc, info))
+    }
+
+    /// Notes the groups that exited; an error if one failed. True while a group is still
+    /// running or waits for its offset.
+    fn poll(&mut self, progress: &Progress) -> Result<bool, RunError> {
+        let mut running = self.pending.peek().is_some();
+        for slot in &mut self.launched {
             let Some((proc, info)) = slot else { continue };
             if proc.status.is_some() {
                 continue;
             }
-            match proc.poll()? {
-                Some(status) => {
-                    info.exited_ms = ready.elapsed().as_secs_f64() * 1e3;
-                    let log = dir.join(results::client_log(&s.clients[g].label));
-                    if !status.success() {
-                        return Err(RunError::ClientFailed {
-                            label: s.clients[g].label.clone(),
-                            status,
-                            tail: tail(&log),
-                            log,
-                        });
-                    }
-                    progress.note(&format!(
-                        "client group `{}` finished after {:.1} s",
-                        s.clients[g].label,
-                        info.exited_ms / 1e3
-                    ));
-                }
-                None => running = true,
+            let Some(status) = proc.poll()? else {
+                running = true;
+                continue;
+            };
+            info.exited_ms = self.ready.elapsed().as_secs_f64() * 1e3;
+            let log = self.dir.join(results::client_log(&info.label));
+            if !status.success() {
+                return Err(RunError::ClientFailed {
+                    label: info.label.clone(),
+                    status,
+                    tail: tail(&log),
+                    log,
+                });
             }
+            progress.note(&format!(
+                "client group `{}` finished after {:.1} s",
+                info.label,
+                info.exited_ms / 1e3
+            ));
         }
-        if let Some(status) = server.poll()? {
-            return Err(RunError::ServerDied {
-                status,
-                tail: tail(&server_log),
-                log: server_log,
-            });
-        }
-        lines.extend(rx.try_iter());
-        progress.messages(tail_log.poll(), started.elapsed());
-        if !running {
-            break;
-        }
-        if ready.elapsed() > deadline {
-            let late = clients
-                .iter()
-                .flatten()
-                .find(|(p, _)| p.status.is_none())
-                .map_or_else(String::new, |(_, i)| i.label.clone());
-            return Err(RunError::ClientTimeout {
-                log: dir.join(results::client_log(&late)),
-                label: late,
-                secs: deadline.as_secs_f64(),
-                expected: expected_ms / 1e3,
-            });
-        }
-        thread::sleep(TICK);
+        Ok(running)
     }
 
-    // Let in-flight data reach the server, then stop it as an operator would.
-    sleep_checked(Duration::from_millis(s.settle_ms), flag)?;
-    progress.messages(tail_log.poll(), started.elapsed());
-    server.signal(libc::SIGINT);
-    let stop_started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.poll()? {
-            break status;
+    /// The error for a group still running at the deadline (its processes are killed on
+    /// drop).
+    fn timed_out(&self, deadline: Duration, expected_ms: f64) -> RunError {
+        let late = self
+            .launched
+            .iter()
+            .flatten()
+            .find(|(p, _)| p.status.is_none())
+            .map_or_else(String::new, |(_, i)| i.label.clone());
+        RunError::ClientTimeout {
+            log: self.dir.join(results::client_log(&late)),
+            label: late,
+            secs: deadline.as_secs_f64(),
+            expected: expected_ms / 1e3,
         }
-        if stop_started.elapsed() > STOP_TIMEOUT {
-            server.kill();
-            return Err(RunError::ServerHung { log: server_log });
-        }
-        check_interrupt(flag)?;
-        thread::sleep(TICK);
-    };
-    let duration = started.elapsed();
-    // The rest of the console output, up to EOF (bounded, in case a stray process holds it).
-    let drain_until = Instant::now() + Duration::from_secs(5);
-    while let Ok(line) = rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
-        lines.push(line);
     }
-    progress.finish();
-    if !status.success() {
-        return Err(RunError::ServerFailed {
-            status,
-            tail: tail(&server_log),
-            log: server_log,
-        });
-    }
+}
 
+/// What a finished run did, besides its files.
+#[derive(Debug)]
+struct Recorded {
+    mode: Mode,
+    run: u32,
+    port: u16,
+    clients: Vec<ClientRun>,
+    duration: Duration,
+}
+
+/// Merges the client logs, reads the run into its [`Dataset`], cross-checks it and, when
+/// it adds up, writes `run.json`.
+fn record(
+    s: &Scenario,
+    ctx: &RunContext<'_>,
+    dir: PathBuf,
+    server: Server,
+    r: Recorded,
+) -> Result<RunSummary, RunError> {
+    let labels: Vec<String> = s.clients.iter().map(|g| g.label.clone()).collect();
     results::merge_client_events(&dir, &labels)?;
-    let server_records: Vec<Record<ServerEvent>> = read_log(&server_events)?;
-    let client_records = results::read_client_events(&dir)?;
-    let problems = cross_check(s, &lines, &server_records, &client_records);
-    if !problems.is_empty() {
-        return Err(RunError::CrossCheck { dir, problems });
-    }
-
-    let printed: Vec<String> = lines
+    let printed: Vec<String> = server
+        .lines
         .iter()
-        .filter(|l| l.starts_with(CONN_AVG_PREFIX) || l.starts_with(DATA_AVG_PREFIX))
+        .filter(|l| console::is_average(l))
         .cloned()
         .collect();
     let info = RunInfo {
@@ -640,9 +741,9 @@ pub fn run_mode(
         scenario_file: ctx.scenario_file.clone(),
         scenario_text: s.text.clone(),
         seed: s.seed,
-        mode: mode.as_str().to_owned(),
+        mode: r.mode,
         sweep: s.sweep,
-        run,
+        run: r.run,
         date: runinfo::utc_now(),
         git_commit: ctx.host.git_commit.clone(),
         git_dirty: ctx.host.git_dirty,
@@ -653,21 +754,26 @@ pub fn run_mode(
             server: ctx.bins.server.display().to_string(),
             client: ctx.bins.client.display().to_string(),
         },
-        server_args,
-        server_port: port,
-        clients: clients.into_iter().flatten().map(|(_, c)| c).collect(),
-        duration_ms: (duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
-        server_printed: printed.clone(),
+        server_args: argv_text(&server.argv),
+        server: Some(server.args),
+        server_port: r.port,
+        clients: r.clients,
+        duration_ms: (r.duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
+        server_printed: printed,
     };
-    results::write_run_info(&dir, &info)?;
+    let d = results::load_logs(&dir, info)?;
+    let problems = cross_check(&d, &server.lines);
+    if !problems.is_empty() {
+        return Err(RunError::CrossCheck { dir, problems });
+    }
+    results::write_run_info(&dir, &d.info)?;
     Ok(RunSummary {
-        mode,
-        run,
-        dir,
-        connections: count_server(&server_records, "connection_accepted"),
-        messages: count_server(&server_records, "message_received"),
-        printed,
-        duration,
+        mode: r.mode,
+        run: r.run,
+        connections: d.connections.len() as u64,
+        messages: d.messages.len() as u64,
+        printed: d.info.server_printed.clone(),
+        duration: r.duration,
     })
 }
 
@@ -682,110 +788,105 @@ fn wait_briefly(server: &mut Proc) -> Result<Option<ExitStatus>, RunError> {
     Ok(None)
 }
 
-fn count_server(records: &[Record<ServerEvent>], name: &str) -> u64 {
-    records.iter().filter(|r| r.event.name() == name).count() as u64
+/// Compares what the server printed, what it logged and what the clients sent, all read
+/// once into `d`. Returns one line per discrepancy.
+fn cross_check(d: &Dataset, printed: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let conn_gaps = d.connection_gaps(None);
+    let data_gaps = d.data_gaps(None);
+    check_printed(printed, &conn_gaps, &data_gaps, &mut problems);
+    check_stopped(d, &conn_gaps, &data_gaps, &mut problems);
+    check_counts(d, &mut problems);
+    problems
 }
 
-/// Compares what the server printed, what it logged and what the clients sent. Returns
-/// one line per discrepancy.
-pub fn cross_check(
-    s: &Scenario,
+/// The closing lines against the logged gaps.
+fn check_printed(
     printed: &[String],
-    server: &[Record<ServerEvent>],
-    client: &[(String, Record<ClientEvent>)],
-) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut conn_gaps = Vec::new();
-    let mut data_gaps = Vec::new();
-    let mut stopped = None;
-    let mut peers = Vec::new();
-    for r in server {
-        match &r.event {
-            ServerEvent::ConnectionAccepted { gap_ms, peer, .. } => {
-                conn_gaps.extend(*gap_ms);
-                peers.push(peer.clone());
-            }
-            ServerEvent::MessageReceived { gap_ms, .. } => data_gaps.push(*gap_ms),
-            ServerEvent::ServerStopped { .. } => stopped = Some(r.event.clone()),
-            _ => {}
-        }
+    conn_gaps: &[f64],
+    data_gaps: &[f64],
+    problems: &mut Vec<String>,
+) {
+    if !printed.iter().any(|l| console::is_terminating(l)) {
+        problems.push(format!(
+            "the server did not print `{}`",
+            console::TERMINATING
+        ));
     }
-    let connections = peers.len() as u64;
-    let messages = data_gaps.len() as u64;
-
-    if !printed
-        .iter()
-        .any(|l| l.trim() == "The server is terminating")
-    {
-        problems.push("the server did not print `The server is terminating`".to_owned());
-    }
-    for (prefix, gaps, what) in [
-        (CONN_AVG_PREFIX, &conn_gaps, "connection gaps"),
-        (DATA_AVG_PREFIX, &data_gaps, "data gaps"),
+    for (which, gaps, what) in [
+        (Averaged::Connection, conn_gaps, "connection gaps"),
+        (Averaged::Data, data_gaps, "data gaps"),
     ] {
+        let Some(p) = console::parse_average(printed, which) else {
+            problems.push(format!(
+                "the server did not print `{} X ms (n = N)`",
+                which.prefix()
+            ));
+            continue;
+        };
+        if p.n != gaps.len() as u64 {
+            problems.push(format!(
+                "the server printed n = {} {what}, its event log has {}",
+                p.n,
+                gaps.len()
+            ));
+        }
         let computed = arrivals::stats::mean(gaps);
-        match parse_average(printed, prefix) {
-            None => problems.push(format!("the server did not print `{prefix} X ms (n = N)`")),
-            Some(p) => {
-                if p.n != gaps.len() as u64 {
-                    problems.push(format!(
-                        "the server printed n = {} {what}, its event log has {}",
-                        p.n,
-                        gaps.len()
-                    ));
-                }
-                let agree = match (p.avg_ms, computed) {
-                    (None, None) => true,
-                    // Equal to the printed two decimals.
-                    (Some(a), Some(b)) => (a - b).abs() <= 0.005 + 1e-9,
-                    _ => false,
-                };
-                if !agree {
-                    problems.push(format!(
-                        "the server printed an average of {} for {what}, its event log gives {}",
-                        arrivals::stats::format_avg_ms(p.avg_ms),
-                        arrivals::stats::format_avg_ms(computed)
-                    ));
-                }
-            }
+        let agree = match (p.avg_ms, computed) {
+            (None, None) => true,
+            // Equal to the printed two decimals.
+            (Some(a), Some(b)) => (a - b).abs() <= 0.005 + 1e-9,
+            _ => false,
+        };
+        if !agree {
+            problems.push(format!(
+                "the server printed an average of {} for {what}, its event log gives {}",
+                arrivals::stats::format_avg_ms(p.avg_ms),
+                arrivals::stats::format_avg_ms(computed)
+            ));
         }
     }
-    match stopped {
-        Some(ServerEvent::ServerStopped {
-            connections: c,
-            messages: m,
-            connection_gaps,
-            avg_connection_gap_ms,
-            data_gaps: dg,
-            avg_data_gap_ms,
-        }) => {
-            let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (None, None) => true,
-                (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * a.abs().max(1.0),
-                _ => false,
-            };
-            if c != connections || m != messages {
-                problems.push(format!(
-                    "server_stopped reports {c} connections and {m} messages, the log has {connections} and {messages}"
-                ));
-            }
-            if connection_gaps != conn_gaps.len() as u64 || dg != data_gaps.len() as u64 {
-                problems.push(format!(
-                    "server_stopped reports {connection_gaps} connection gaps and {dg} data gaps, the log has {} and {}",
-                    conn_gaps.len(),
-                    data_gaps.len()
-                ));
-            }
-            if !close(avg_connection_gap_ms, arrivals::stats::mean(&conn_gaps))
-                || !close(avg_data_gap_ms, arrivals::stats::mean(&data_gaps))
-            {
-                problems.push(
-                    "server_stopped's averages differ from the means of the logged gaps".to_owned(),
-                );
-            }
-        }
-        _ => problems.push("the server's event log has no server_stopped event".to_owned()),
+}
+
+/// The final `server_stopped` event against the rest of the log.
+fn check_stopped(d: &Dataset, conn_gaps: &[f64], data_gaps: &[f64], problems: &mut Vec<String>) {
+    let Some(st) = d.stopped else {
+        problems.push("the server's event log has no server_stopped event".to_owned());
+        return;
+    };
+    let (connections, messages) = (d.connections.len() as u64, d.messages.len() as u64);
+    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+        _ => false,
+    };
+    if st.connections != connections || st.messages != messages {
+        problems.push(format!(
+            "server_stopped reports {} connections and {} messages, the log has {connections} and {messages}",
+            st.connections, st.messages
+        ));
     }
+    if st.connection_gaps != conn_gaps.len() as u64 || st.data_gaps != data_gaps.len() as u64 {
+        problems.push(format!(
+            "server_stopped reports {} connection gaps and {} data gaps, the log has {} and {}",
+            st.connection_gaps,
+            st.data_gaps,
+            conn_gaps.len(),
+            data_gaps.len()
+        ));
+    }
+    if !close(st.avg_connection_gap_ms, arrivals::stats::mean(conn_gaps))
+        || !close(st.avg_data_gap_ms, arrivals::stats::mean(data_gaps))
+    {
+        problems
+            .push("server_stopped's averages differ from the means of the logged gaps".to_owned());
+    }
+}
+
+/// What the server saw against what the scenario and each client group say was sent.
+fn check_counts(d: &Dataset, problems: &mut Vec<String>) {
+    let s = &d.scenario;
+    let (connections, messages) = (d.connections.len() as u64, d.messages.len() as u64);
     if connections != s.expected_connections() {
         problems.push(format!(
             "the server accepted {connections} connections, the client groups opened {} (one per worker)",
@@ -798,29 +899,22 @@ pub fn cross_check(
             s.expected_messages()
         ));
     }
-    for group in &s.clients {
-        let mine = client.iter().filter(|(l, _)| *l == group.label);
-        let mut sent = 0u64;
-        let mut locals = Vec::new();
-        for (_, r) in mine {
-            match &r.event {
-                ClientEvent::MessageSent { .. } => sent += 1,
-                ClientEvent::WorkerConnected { local, .. } => locals.push(local.clone()),
-                ClientEvent::WorkerError { worker, error, .. } => problems.push(format!(
-                    "client group `{}` worker {worker} failed: {error}",
-                    group.label
-                )),
-                _ => {}
-            }
-        }
-        if sent != group.messages() {
+    for (g, group) in s.clients.iter().enumerate() {
+        for e in d.worker_errors.iter().filter(|e| e.group == Some(g)) {
             problems.push(format!(
-                "client group `{}` logged {sent} messages sent, expected {}",
+                "client group `{}` worker {} failed: {}",
+                group.label, e.worker, e.error
+            ));
+        }
+        if d.sent[g] != group.messages() {
+            problems.push(format!(
+                "client group `{}` logged {} messages sent, expected {}",
                 group.label,
+                d.sent[g],
                 group.messages()
             ));
         }
-        let matched = locals.iter().filter(|l| peers.contains(l)).count();
+        let matched = d.connections.iter().filter(|c| c.group == Some(g)).count();
         if matched != group.workers as usize {
             problems.push(format!(
                 "{matched} of client group `{}`'s {} worker connections appear in the server's log",
@@ -828,7 +922,6 @@ pub fn cross_check(
             ));
         }
     }
-    problems
 }
 
 #[cfg(test)]
@@ -853,39 +946,7 @@ connect_param = 4.0
 "#;
         let s = Scenario::from_toml_str("t", text, Path::new("t.toml")).expect("valid");
         let args = client_args(&s, 2, 0, &s.clients[0], 9, Path::new("e.jsonl"));
-        let at = args
-            .iter()
-            .position(|a| a == "--connect-dist")
-            .expect("passed");
-        assert_eq!(
-            args[at..at + 4],
-            ["--connect-dist", "e", "--connect-param", "4"]
-        );
-        let seed = args
-            .iter()
-            .position(|a| a == "--seed")
-            .map(|i| args[i + 1].clone());
-        assert_eq!(seed, Some(s.group_seed(2, 0).to_string()));
-    }
-
-    #[test]
-    fn printed_averages_parse() {
-        let lines = vec![
-            "The server is terminating".to_owned(),
-            "Average connection inter-arrival time: 12.34 ms (n = 4)".to_owned(),
-            "Average data inter-arrival time: n/a (n = 0)".to_owned(),
-        ];
-        assert_eq!(
-            parse_average(&lines, CONN_AVG_PREFIX),
-            Some(PrintedAverage {
-                avg_ms: Some(12.34),
-                n: 4
-            })
-        );
-        assert_eq!(
-            parse_average(&lines, DATA_AVG_PREFIX),
-            Some(PrintedAverage { avg_ms: None, n: 0 })
-        );
-        assert_eq!(parse_average(&lines[..1], DATA_AVG_PREFIX), None);
+        assert_eq!(args.connect, Some((arrivals::DistKind::Exponential, 4.0)));
+        assert_eq!(args.seed, Some(s.group_seed(2, 0)));
     }
 }

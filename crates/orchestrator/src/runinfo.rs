@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 pub use arrivals::clock::utc_now;
+use arrivals::Mode;
+use arrivals::args::{ClientArgs, ServerArgs};
 use serde::{Deserialize, Serialize};
 
 /// The recorded facts of one run (one mode of a scenario).
@@ -15,7 +17,7 @@ pub struct RunInfo {
     pub scenario_file: String,
     pub scenario_text: String,
     pub seed: u64,
-    pub mode: String,
+    pub mode: Mode,
     /// True when the scenario is a sweep (this run is one of its modes).
     pub sweep: bool,
     /// Which run of a scenario with `repeat = N` this is, from 1 (1 when it runs once).
@@ -28,7 +30,11 @@ pub struct RunInfo {
     pub rustc: String,
     pub host_cores: usize,
     pub binaries: Binaries,
+    /// The server's command line as run (after the program name).
     pub server_args: Vec<String>,
+    /// The same, typed; absent in runs recorded before it was.
+    #[serde(default)]
+    pub server: Option<ServerArgs>,
     pub server_port: u16,
     pub clients: Vec<ClientRun>,
     /// Wall-clock time from the server's start to its exit.
@@ -54,7 +60,11 @@ pub struct Binaries {
 pub struct ClientRun {
     pub label: String,
     pub seed: u64,
+    /// Its command line as run (after the program name).
     pub args: Vec<String>,
+    /// The same, typed; absent in runs recorded before it was.
+    #[serde(default)]
+    pub client: Option<ClientArgs>,
     /// When it was launched and when it exited, ms after the server was ready.
     pub launched_ms: f64,
     pub exited_ms: f64,

@@ -2,12 +2,10 @@
 //! bad file once, before anything starts, with an error naming the file, line and key.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use arrivals::{DistKind, Distribution, DistributionError};
+use arrivals::{DistKind, Distribution, DistributionError, Mode};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -42,74 +40,6 @@ pub enum ScenarioError {
         column: usize,
         message: String,
     },
-}
-
-/// A server concurrency mode, as the server's `-m` flag names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    Iter,
-    Thr,
-    Proc,
-    Async,
-}
-
-impl Mode {
-    /// All modes, in the order reports list them.
-    pub const ALL: [Mode; 4] = [Mode::Iter, Mode::Thr, Mode::Proc, Mode::Async];
-
-    /// The short name passed to `server -m` and used for folder names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Iter => "iter",
-            Self::Thr => "thr",
-            Self::Proc => "proc",
-            Self::Async => "async",
-        }
-    }
-
-    /// The server's name in plot titles: `iterative server`, ...
-    pub fn server_name(self) -> &'static str {
-        match self {
-            Self::Iter => "iterative server",
-            Self::Thr => "thread-per-connection server",
-            Self::Proc => "process-per-connection server",
-            Self::Async => "async server",
-        }
-    }
-
-    /// What the mode means, for reports.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Iter => "iterative (one connection at a time)",
-            Self::Thr => "thread per connection",
-            Self::Proc => "process per connection",
-            Self::Async => "tokio task per connection",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "iter" | "iterative" => Self::Iter,
-            "thr" | "thread" => Self::Thr,
-            "proc" | "process" => Self::Proc,
-            "async" => Self::Async,
-            _ => {
-                return Err(format!(
-                    "unknown mode \"{s}\": expected \"iter\", \"thr\", \"proc\" or \"async\""
-                ));
-            }
-        })
-    }
 }
 
 /// One `[[clients]]` group: a `client` process with its own workers and distribution.
@@ -188,17 +118,9 @@ impl Scenario {
 
     /// Validates `text`; `origin` is the path errors name.
     pub fn from_toml_str(name: &str, text: &str, origin: &Path) -> Result<Self, ScenarioError> {
-        let invalid = |span: Range<usize>, message: String| {
-            let (line, column) = line_column(text, span.start);
-            ScenarioError::Invalid {
-                path: origin.to_owned(),
-                line,
-                column,
-                message,
-            }
-        };
+        let src = Source { text, origin };
         if !is_safe_name(name) {
-            return Err(invalid(
+            return Err(src.invalid(
                 0..0,
                 format!(
                     "the scenario name \"{name}\" (the file name) must use only letters, digits, '-' and '_'"
@@ -208,32 +130,21 @@ impl Scenario {
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = name_the_key(text, span.start, e.message().trim());
-            invalid(span, message)
+            src.invalid(span, message)
         })?;
-
+        let top = |key: &str, why: String| format!("key `{key}`: {why}");
         let description = raw.description.get_ref().trim().to_owned();
         if description.is_empty() {
-            return Err(invalid(
+            return Err(src.invalid(
                 raw.description.span(),
-                "key `description`: must say what the scenario shows".into(),
+                top("description", "must say what the scenario shows".into()),
             ));
         }
-        let settle_ms = match &raw.settle_ms {
-            Some(s) if *s.get_ref() > MAX_OFFSET_MS => {
-                return Err(invalid(
-                    s.span(),
-                    format!(
-                        "key `settle_ms`: {} is more than the limit of {MAX_OFFSET_MS} ms",
-                        s.get_ref()
-                    ),
-                ));
-            }
-            Some(s) => *s.get_ref(),
-            None => DEFAULT_SETTLE_MS,
-        };
+        let settle_ms = src.offset_ms("settle_ms", raw.settle_ms.as_ref(), &top)?;
+        let settle_ms = settle_ms.unwrap_or(DEFAULT_SETTLE_MS);
         let repeat = match &raw.repeat {
             Some(r) if *r.get_ref() == 0 || *r.get_ref() > MAX_REPEAT => {
-                return Err(invalid(
+                return Err(src.invalid(
                     r.span(),
                     format!(
                         "key `repeat`: must be between 1 and {MAX_REPEAT}, got {}",
@@ -245,207 +156,17 @@ impl Scenario {
             Some(r) => *r.get_ref() as u32,
             None => 1,
         };
-
-        let server_span = raw.server.span();
-        let server = raw.server.into_inner();
-        let (modes, sweep) = match (server.mode, server.modes) {
-            (Some(_), Some(modes)) => {
-                return Err(invalid(
-                    modes.span(),
-                    "key `modes`: [server] takes either `mode` or `modes`, not both".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(invalid(
-                    server_span,
-                    "key `mode`: [server] needs `mode = \"iter\"` (or `modes = [...]` for a sweep)"
-                        .into(),
-                ));
-            }
-            (Some(mode), None) => {
-                let m = mode
-                    .get_ref()
-                    .parse::<Mode>()
-                    .map_err(|e| invalid(mode.span(), format!("key `mode`: {e}")))?;
-                (vec![m], false)
-            }
-            (None, Some(list)) => {
-                let span = list.span();
-                let mut modes = Vec::new();
-                for item in list.into_inner() {
-                    let m = item
-                        .get_ref()
-                        .parse::<Mode>()
-                        .map_err(|e| invalid(item.span(), format!("key `modes`: {e}")))?;
-                    if modes.contains(&m) {
-                        return Err(invalid(
-                            item.span(),
-                            format!("key `modes`: mode \"{m}\" is listed twice"),
-                        ));
-                    }
-                    modes.push(m);
-                }
-                if modes.is_empty() {
-                    return Err(invalid(span, "key `modes`: the list is empty".into()));
-                }
-                (modes, true)
-            }
-        };
-        if let Some(max) = server
-            .max_connections
-            .as_ref()
-            .filter(|m| *m.get_ref() == 0)
-        {
-            return Err(invalid(
-                max.span(),
-                "key `max_connections`: must be at least 1".into(),
-            ));
-        }
-
-        if raw.clients.is_empty() {
-            return Err(invalid(
-                0..0,
-                "key `clients`: at least one [[clients]] group is needed".into(),
-            ));
-        }
-        let mut clients = Vec::new();
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, group) in raw.clients.into_iter().enumerate() {
-            let group = group.into_inner();
-            let label = group.label.get_ref().clone();
-            let here =
-                |key: &str, why: String| format!("key `{key}` of [[clients]] #{}: {why}", i + 1);
-            if !is_safe_name(&label) || label.len() > 40 {
-                return Err(invalid(
-                    group.label.span(),
-                    here(
-                        "label",
-                        format!(
-                            "\"{label}\" must be 1 to 40 letters, digits, '-' or '_' (it names files)"
-                        ),
-                    ),
-                ));
-            }
-            if let Some(first) = seen.get(&label) {
-                return Err(invalid(
-                    group.label.span(),
-                    here(
-                        "label",
-                        format!("duplicate label \"{label}\" (first used on line {first})"),
-                    ),
-                ));
-            }
-            seen.insert(label.clone(), line_column(text, group.label.span().start).0);
-            let here =
-                |key: &str, why: String| format!("key `{key}` of [[clients]] \"{label}\": {why}");
-            for (key, value) in [("workers", &group.workers), ("intervals", &group.intervals)] {
-                if *value.get_ref() == 0 {
-                    return Err(invalid(
-                        value.span(),
-                        here(key, "must be at least 1, got 0".into()),
-                    ));
-                }
-            }
-            let kind: DistKind = group
-                .dist
-                .get_ref()
-                .parse()
-                .map_err(|e: DistributionError| {
-                    invalid(group.dist.span(), here("dist", e.to_string()))
-                })?;
-            let shape = group.shape.as_ref().map(|s| *s.get_ref());
-            let dist =
-                Distribution::new(kind, *group.param.get_ref(), shape).map_err(|e| match e {
-                    DistributionError::Shape { why, value, .. } => {
-                        let span = group
-                            .shape
-                            .as_ref()
-                            .map_or(group.dist.span(), Spanned::span);
-                        invalid(
-                            span,
-                            here("shape", format!("{value} is invalid for {kind}: {why}")),
-                        )
-                    }
-                    DistributionError::Param { why, value, .. } => invalid(
-                        group.param.span(),
-                        here("param", format!("{value} is invalid for {kind}: {why}")),
-                    ),
-                    other @ DistributionError::UnknownKind(_) => {
-                        invalid(group.dist.span(), here("dist", other.to_string()))
-                    }
-                })?;
-            let connect = match (&group.connect_dist, &group.connect_param) {
-                (None, None) => None,
-                (Some(d), None) => {
-                    return Err(invalid(
-                        d.span(),
-                        here(
-                            "connect_dist",
-                            "needs `connect_param` too (set both or neither)".into(),
-                        ),
-                    ));
-                }
-                (None, Some(p)) => {
-                    return Err(invalid(
-                        p.span(),
-                        here(
-                            "connect_param",
-                            "given without `connect_dist` (set both or neither)".into(),
-                        ),
-                    ));
-                }
-                (Some(d), Some(p)) => {
-                    let kind: DistKind = d.get_ref().parse().map_err(|e: DistributionError| {
-                        invalid(d.span(), here("connect_dist", e.to_string()))
-                    })?;
-                    // As the client builds it: Pareto and log-normal take their default shape.
-                    Some(Distribution::new(kind, *p.get_ref(), None).map_err(|e| {
-                        let why = match e {
-                            DistributionError::Param { why, value, .. }
-                            | DistributionError::Shape { why, value, .. } => {
-                                format!("{value} is invalid for {kind}: {why}")
-                            }
-                            other @ DistributionError::UnknownKind(_) => other.to_string(),
-                        };
-                        invalid(p.span(), here("connect_param", why))
-                    })?)
-                }
-            };
-            let start_after_ms = match &group.start_after_ms {
-                Some(s) if *s.get_ref() > MAX_OFFSET_MS => {
-                    return Err(invalid(
-                        s.span(),
-                        here(
-                            "start_after_ms",
-                            format!(
-                                "{} is more than the limit of {MAX_OFFSET_MS} ms",
-                                s.get_ref()
-                            ),
-                        ),
-                    ));
-                }
-                Some(s) => *s.get_ref(),
-                None => 0,
-            };
-            clients.push(ClientGroup {
-                label,
-                workers: *group.workers.get_ref(),
-                intervals: *group.intervals.get_ref(),
-                dist,
-                connect,
-                start_after_ms,
-            });
-        }
-
+        let server = src.server(raw.server)?;
+        let clients = src.clients(raw.clients)?;
         Ok(Self {
             name: name.to_owned(),
             description,
             seed: *raw.seed.get_ref(),
             settle_ms,
             repeat,
-            modes,
-            sweep,
-            max_connections: server.max_connections.map(Spanned::into_inner),
+            modes: server.modes,
+            sweep: server.sweep,
+            max_connections: server.max_connections,
             clients,
             text: text.to_owned(),
         })
@@ -486,7 +207,7 @@ impl Scenario {
             .iter()
             .map(|g| g.start_after_ms as f64 + g.typical_connect_span_ms() + per_worker(g))
             .fold(0.0, f64::max);
-        if mode == Mode::Iter {
+        if mode.is_iterative() {
             let first = self
                 .clients
                 .iter()
@@ -502,6 +223,257 @@ impl Scenario {
         } else {
             concurrent
         }
+    }
+}
+
+/// The `[server]` section, validated.
+#[derive(Debug)]
+struct ServerSection {
+    modes: Vec<Mode>,
+    sweep: bool,
+    max_connections: Option<u64>,
+}
+
+/// Builds the message of a key: `key `K`: why` or `key `K` of [[clients]] "a": why`.
+type Here<'a> = &'a dyn Fn(&str, String) -> String;
+
+/// The text being validated and the path its errors name; one method per section.
+#[derive(Debug, Clone, Copy)]
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a Path,
+}
+
+impl Source<'_> {
+    fn invalid(&self, span: Range<usize>, message: String) -> ScenarioError {
+        let (line, column) = line_column(self.text, span.start);
+        ScenarioError::Invalid {
+            path: self.origin.to_owned(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// An offset in ms (`settle_ms`, `start_after_ms`), refused above [`MAX_OFFSET_MS`].
+    fn offset_ms(
+        &self,
+        key: &str,
+        value: Option<&Spanned<u64>>,
+        here: Here<'_>,
+    ) -> Result<Option<u64>, ScenarioError> {
+        match value {
+            Some(v) if *v.get_ref() > MAX_OFFSET_MS => Err(self.invalid(
+                v.span(),
+                here(
+                    key,
+                    format!(
+                        "{} is more than the limit of {MAX_OFFSET_MS} ms",
+                        v.get_ref()
+                    ),
+                ),
+            )),
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
+    }
+
+    /// `[server]`: `mode` or a sweep's `modes`, and `max_connections`.
+    fn server(&self, server: Spanned<RawServer>) -> Result<ServerSection, ScenarioError> {
+        let span = server.span();
+        let server = server.into_inner();
+        let (modes, sweep) = match (server.mode, server.modes) {
+            (Some(_), Some(modes)) => {
+                return Err(self.invalid(
+                    modes.span(),
+                    "key `modes`: [server] takes either `mode` or `modes`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    span,
+                    "key `mode`: [server] needs `mode = \"iter\"` (or `modes = [...]` for a sweep)"
+                        .into(),
+                ));
+            }
+            (Some(mode), None) => (vec![self.mode("mode", &mode)?], false),
+            (None, Some(list)) => (self.mode_list(list)?, true),
+        };
+        if let Some(max) = server
+            .max_connections
+            .as_ref()
+            .filter(|m| *m.get_ref() == 0)
+        {
+            return Err(self.invalid(
+                max.span(),
+                "key `max_connections`: must be at least 1".into(),
+            ));
+        }
+        Ok(ServerSection {
+            modes,
+            sweep,
+            max_connections: server.max_connections.map(Spanned::into_inner),
+        })
+    }
+
+    fn mode(&self, key: &str, name: &Spanned<String>) -> Result<Mode, ScenarioError> {
+        name.get_ref()
+            .parse::<Mode>()
+            .map_err(|e| self.invalid(name.span(), format!("key `{key}`: {e}")))
+    }
+
+    /// A sweep's `modes = [...]`: not empty, no mode twice.
+    fn mode_list(&self, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<Mode>, ScenarioError> {
+        let span = list.span();
+        let mut modes = Vec::new();
+        for item in list.into_inner() {
+            let m = self.mode("modes", &item)?;
+            if modes.contains(&m) {
+                return Err(self.invalid(
+                    item.span(),
+                    format!("key `modes`: mode \"{m}\" is listed twice"),
+                ));
+            }
+            modes.push(m);
+        }
+        if modes.is_empty() {
+            return Err(self.invalid(span, "key `modes`: the list is empty".into()));
+        }
+        Ok(modes)
+    }
+
+    /// The `[[clients]]` groups: at least one, labels unique.
+    fn clients(&self, raw: Vec<Spanned<RawClient>>) -> Result<Vec<ClientGroup>, ScenarioError> {
+        if raw.is_empty() {
+            return Err(self.invalid(
+                0..0,
+                "key `clients`: at least one [[clients]] group is needed".into(),
+            ));
+        }
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut clients = Vec::new();
+        for (i, group) in raw.into_iter().enumerate() {
+            let group = group.into_inner();
+            let label = self.label(i, &group.label, &seen)?;
+            seen.insert(
+                label.clone(),
+                line_column(self.text, group.label.span().start).0,
+            );
+            clients.push(self.client(label, &group)?);
+        }
+        Ok(clients)
+    }
+
+    /// The label of group `i` (from 0): file-name safe and not used before.
+    fn label(
+        &self,
+        i: usize,
+        label: &Spanned<String>,
+        seen: &BTreeMap<String, usize>,
+    ) -> Result<String, ScenarioError> {
+        let here = |why: String| format!("key `label` of [[clients]] #{}: {why}", i + 1);
+        let text = label.get_ref();
+        if !is_safe_name(text) || text.len() > 40 {
+            return Err(self.invalid(
+                label.span(),
+                here(format!(
+                    "\"{text}\" must be 1 to 40 letters, digits, '-' or '_' (it names files)"
+                )),
+            ));
+        }
+        if let Some(first) = seen.get(text) {
+            return Err(self.invalid(
+                label.span(),
+                here(format!(
+                    "duplicate label \"{text}\" (first used on line {first})"
+                )),
+            ));
+        }
+        Ok(text.clone())
+    }
+
+    /// One `[[clients]]` group, its label already checked.
+    fn client(&self, label: String, group: &RawClient) -> Result<ClientGroup, ScenarioError> {
+        let here =
+            |key: &str, why: String| format!("key `{key}` of [[clients]] \"{label}\": {why}");
+        for (key, value) in [("workers", &group.workers), ("intervals", &group.intervals)] {
+            if *value.get_ref() == 0 {
+                return Err(
+                    self.invalid(value.span(), here(key, "must be at least 1, got 0".into()))
+                );
+            }
+        }
+        let dist = self.distribution(
+            &here,
+            ("dist", &group.dist),
+            ("param", &group.param),
+            Some(group.shape.as_ref()),
+        )?;
+        let connect = match (&group.connect_dist, &group.connect_param) {
+            (None, None) => None,
+            (Some(d), None) => {
+                return Err(self.invalid(
+                    d.span(),
+                    here(
+                        "connect_dist",
+                        "needs `connect_param` too (set both or neither)".into(),
+                    ),
+                ));
+            }
+            (None, Some(p)) => {
+                return Err(self.invalid(
+                    p.span(),
+                    here(
+                        "connect_param",
+                        "given without `connect_dist` (set both or neither)".into(),
+                    ),
+                ));
+            }
+            // As the client builds it: Pareto and log-normal take their default shape.
+            (Some(d), Some(p)) => {
+                Some(self.distribution(&here, ("connect_dist", d), ("connect_param", p), None)?)
+            }
+        };
+        let start_after_ms =
+            self.offset_ms("start_after_ms", group.start_after_ms.as_ref(), &here)?;
+        Ok(ClientGroup {
+            workers: *group.workers.get_ref(),
+            intervals: *group.intervals.get_ref(),
+            dist,
+            connect,
+            start_after_ms: start_after_ms.unwrap_or(0),
+            label,
+        })
+    }
+
+    /// A distribution from its keys: the family (`dist`, `connect_dist`), its parameter
+    /// and, where the file may give one, its `shape` (`None`: the key does not exist here,
+    /// so the family's default shape is used).
+    fn distribution(
+        &self,
+        here: Here<'_>,
+        (kind_key, kind): (&str, &Spanned<String>),
+        (param_key, param): (&str, &Spanned<f64>),
+        shape: Option<Option<&Spanned<f64>>>,
+    ) -> Result<Distribution, ScenarioError> {
+        let k: DistKind = kind.get_ref().parse().map_err(|e: DistributionError| {
+            self.invalid(kind.span(), here(kind_key, e.to_string()))
+        })?;
+        let given = shape.flatten();
+        Distribution::new(k, *param.get_ref(), given.map(|s| *s.get_ref())).map_err(|e| match e {
+            DistributionError::Shape { why, value, .. } if shape.is_some() => self.invalid(
+                given.map_or(kind.span(), Spanned::span),
+                here("shape", format!("{value} is invalid for {k}: {why}")),
+            ),
+            DistributionError::Param { why, value, .. }
+            | DistributionError::Shape { why, value, .. } => self.invalid(
+                param.span(),
+                here(param_key, format!("{value} is invalid for {k}: {why}")),
+            ),
+            other @ DistributionError::UnknownKind(_) => {
+                self.invalid(kind.span(), here(kind_key, other.to_string()))
+            }
+        })
     }
 }
 

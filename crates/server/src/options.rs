@@ -4,45 +4,12 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+pub use arrivals::Mode;
 use arrivals::protocol::DEFAULT_MAX_LINE_BYTES;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 /// Default of `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// How connections are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// One connection at a time, served to its end by the accepting thread.
-    #[value(name = "iter", alias = "iterative")]
-    Iter,
-    /// One OS thread per connection.
-    #[value(name = "thr", alias = "thread")]
-    Thr,
-    /// One OS process per connection.
-    #[value(name = "proc", alias = "process")]
-    Proc,
-    /// One tokio task per connection on a multi-thread runtime.
-    #[value(name = "async")]
-    Async,
-}
-
-impl Mode {
-    /// The short name used on the console and in the event log.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Iter => "iter",
-            Self::Thr => "thr",
-            Self::Proc => "proc",
-            Self::Async => "async",
-        }
-    }
-
-    /// True for the iterative mode, whose console lines differ from the concurrent ones.
-    pub fn is_iterative(self) -> bool {
-        self == Self::Iter
-    }
-}
 
 /// The server's command line.
 #[derive(Clone, Debug, Parser)]

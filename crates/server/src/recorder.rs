@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arrivals::Chunk;
 use arrivals::clock::{MonoNs, ProcessClock};
+use arrivals::console::{self, Average};
 use arrivals::events::{CloseReason, EventLog, ServerEvent};
-use arrivals::stats::format_avg_ms;
 use arrivals::writer::{Poster, Writer};
 use serde::{Deserialize, Serialize};
 
@@ -233,14 +233,7 @@ impl Recorder {
     /// Announces the bound server: the ready and `Listening on` lines and `server_started`.
     pub fn server_started(&self, local: SocketAddr, max_connections: usize, max_line_bytes: usize) {
         let pid = std::process::id();
-        let kind = if self.mode.is_iterative() {
-            "iterative"
-        } else {
-            "concurrent"
-        };
-        self.print(format!(
-            "The {kind} TCP server is ready to receive (PID = {pid})\nListening on {local}\n"
-        ));
+        self.print(console::ready(self.mode, pid, local));
         self.event(
             MonoNs::now(),
             ServerEvent::ServerStarted {
@@ -310,12 +303,13 @@ impl Recorder {
         c.started = true;
         let (peer, at, gap_ms) = (c.peer, c.accepted_at, c.gap_ms);
         if self.mode.is_iterative() {
-            self.print(format!("[+] New connection from {peer}\n"));
+            self.print(console::new_connection(peer));
         } else {
-            self.print(format!(
-                "[+] New server socket worker spawned for client {peer}\n\
-                 Thread ID: {} - PID: {} - PPID: {}\n",
-                worker.tid, worker.pid, worker.ppid
+            self.print(console::worker_spawned(
+                peer,
+                worker.tid,
+                worker.pid,
+                worker.ppid,
             ));
         }
         self.event(
@@ -369,7 +363,7 @@ impl Recorder {
         let gaps = c.tally.gaps();
         st.totals.messages += gaps.n;
         st.totals.data_gaps.add(gaps);
-        self.print(format!("[x] Connection closed for {}\n", c.peer));
+        self.print(console::connection_closed(c.peer));
         self.event(
             MonoNs::now(),
             ServerEvent::ConnectionClosed {
@@ -402,14 +396,15 @@ impl Recorder {
             let totals = &st.totals;
             let conn_avg = totals.connection_gaps.mean();
             let data_avg = totals.data_gaps.mean();
-            self.print(format!(
-                "The server is terminating\n\
-                 Average connection inter-arrival time: {} (n = {})\n\
-                 Average data inter-arrival time: {} (n = {})\n",
-                format_avg_ms(conn_avg),
-                totals.connection_gaps.n,
-                format_avg_ms(data_avg),
-                totals.data_gaps.n,
+            self.print(console::terminating(
+                Average {
+                    avg_ms: conn_avg,
+                    n: totals.connection_gaps.n,
+                },
+                Average {
+                    avg_ms: data_avg,
+                    n: totals.data_gaps.n,
+                },
             ));
             self.event(
                 MonoNs::now(),

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arrivals::events::{CloseReason, Record, ServerEvent, read_log};
 use arrivals::protocol::{GREETING, format_message};
+use rustix::process::{Pid, Signal, kill_process};
 
 /// How long any awaited outcome may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,9 +99,12 @@ pub fn run_to_end(args: &[&str]) -> std::process::Output {
 
 /// Sends `sig` to process `pid`.
 pub fn signal(pid: u32, sig: i32) {
-    // SAFETY: plain kill(2) on a pid this test started.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
+    let signal = Signal::from_named_raw(sig).expect("a named signal");
+    let pid_ = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .expect("a pid");
+    kill_process(pid_, signal).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
 }
 
 /// True while a process `pid` exists (zombies included).

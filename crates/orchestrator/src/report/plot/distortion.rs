@@ -59,7 +59,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
             };
             let ks = |c: &fidelity::Comparison| c.ks.map(|k| k.statistic);
             Some(ModeFigures {
-                name: mode.as_str().to_owned(),
+                name: mode.name().to_owned(),
                 data_d: spread(&ks, Compared::Data),
                 conn_d: spread(&ks, Compared::Connection),
                 client_gap: spread(&|c| c.client_mean_ms, Compared::Connection),

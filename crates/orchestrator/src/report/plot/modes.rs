@@ -50,7 +50,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .filter_map(|runs| {
             let mode = runs.first()?.mode;
             Some((
-                mode.as_str().to_owned(),
+                mode.name().to_owned(),
                 mean_of_means(runs, |d| arrivals::stats::mean(&d.connection_gaps(None))),
                 mean_of_means(runs, |d| arrivals::stats::mean(&d.data_gaps(None))),
             ))
@@ -229,7 +229,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         steps.push((x_hi, if gaps.is_empty() { 0.0 } else { 1.0 }));
         chart
             .draw_series(LineSeries::new(steps, color.stroke_width(width)))?
-            .label(format!("{} ({} gaps)", d.mode.as_str(), gaps.len()))
+            .label(format!("{} ({} gaps)", d.mode.name(), gaps.len()))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width.min(6)))
             });

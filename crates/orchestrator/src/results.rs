@@ -365,8 +365,13 @@ pub fn discover_scenario(dir: &Path) -> Option<Recorded> {
     })
 }
 
+/// The folder under `results/` and `report/` that holds the benchmark suite's figures
+/// (`just bench`), not a scenario's.
+pub const BENCH_DIR: &str = "bench";
+
 /// Every scenario with a finished run under `results/`, by name. Folders without
-/// `run.json` (a run that did not finish) are listed in the second value.
+/// `run.json` (a run that did not finish) are listed in the second value; the benchmark
+/// suite's folder is neither.
 pub fn discover(results: &Path) -> Result<(Vec<Recorded>, Vec<PathBuf>), ResultsError> {
     let mut found = Vec::new();
     let mut unfinished = Vec::new();
@@ -383,7 +388,7 @@ pub fn discover(results: &Path) -> Result<(Vec<Recorded>, Vec<PathBuf>), Results
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && !p.ends_with(BENCH_DIR))
         .collect();
     dirs.sort();
     for dir in dirs {

@@ -127,6 +127,14 @@ impl Scenario {
                 ),
             ));
         }
+        if name == crate::results::BENCH_DIR {
+            return Err(src.invalid(
+                0..0,
+                format!(
+                    "the scenario name \"{name}\" is taken: results/{name}/ and report/{name}/ hold the benchmark suite's figures (`just bench`)"
+                ),
+            ));
+        }
         let raw: RawScenario = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = name_the_key(text, span.start, e.message().trim());
@@ -572,6 +580,13 @@ start_after_ms = 0
 
     fn refusal(text: &str) -> String {
         parse(text).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn the_benchmark_folder_is_no_scenario_name() {
+        let err = Scenario::from_toml_str("bench", GOOD, Path::new("exp/bench.toml"))
+            .expect_err("reserved");
+        assert!(err.to_string().contains("benchmark suite"), "{err}");
     }
 
     #[test]

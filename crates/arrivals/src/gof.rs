@@ -8,11 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Continuous, ContinuousCDF, StudentsT};
+use statrs::function::beta::beta_reg;
 
 use crate::distribution::normal_quantile;
 use crate::stats::quantile_sorted;
 
-/// Largest df for which [`student_t_quantile`] starts from statrs' `StudentsT::inverse_cdf`.
+/// Largest df for which [`student_t_quantile`] uses statrs' t distribution; above it takes
+/// the Cornish–Fisher expansion.
 const T_INVERSE_MAX_DF: u64 = 100_000;
 
 /// Smallest tail probability [`student_t_quantile`] accepts.
@@ -571,11 +573,13 @@ pub fn mean_ci95(values: &[f64]) -> Option<(f64, Option<f64>)> {
     Some((mean, half))
 }
 
-/// The `p` quantile of Student's t with `df` degrees of freedom, from statrs: its
-/// `StudentsT::inverse_cdf` (AS 109 on the incomplete beta ratio), then Newton steps on its
-/// survival function. Relative error about 1e-13 for df ≤ 1000 and 1e-10 up to df = 1e6
-/// (checked against mpmath at p from 0.6 to 1 − 1e-7). `None` unless df ≥ 1 and p is within
-/// [1e-15, 1 − 1e-15]: further out statrs' inverse can panic or not return (p = 1e-100).
+/// The `p` quantile of Student's t with `df` degrees of freedom. Exact for df = 1 (Cauchy);
+/// up to df = 1e5 statrs' `StudentsT::inverse_cdf` (AS 109 on the incomplete beta ratio),
+/// then Newton steps on statrs' incomplete beta ratio: relative error below 5e-13 for
+/// df ≤ 1000 and 2e-10 up to 1e5 (against mpmath, p from 1e-15 to 1 − 1e-12, including
+/// 0.5 ± 1e-9). Above 1e5 the Cornish–Fisher expansion around the normal quantile, within
+/// about 1e-15. `None` unless df ≥ 1 and p is within [1e-15, 1 − 1e-15]: further out
+/// statrs' inverse can panic or not return (p = 1e-100).
 pub fn student_t_quantile(p: f64, df: u64) -> Option<f64> {
     if !(T_TAIL_MIN..=1.0 - T_TAIL_MIN).contains(&p) || df == 0 {
         return None;
@@ -583,18 +587,38 @@ pub fn student_t_quantile(p: f64, df: u64) -> Option<f64> {
     if p == 0.5 {
         return Some(0.0);
     }
-    let dist = StudentsT::new(0.0, 1.0, df as f64).ok()?;
+    if df > T_INVERSE_MAX_DF {
+        // statrs' t distribution rounds x = df/(df + t²) ≈ 1: its inverse drifts (7% at
+        // df = 1e7, no return at 1e9) and Newton on its sf drifts too (1e-6 at df = 1e9, the
+        // wrong sign from 1e14 on). The expansion's next term is below 1e-15 relative here.
+        return Some(cornish_fisher_t(normal_quantile(p), df as f64));
+    }
     let tail = p.min(1.0 - p);
-    // AS 109 stops on an absolute error in x = df/(df + t²) ≈ 1, so t loses relative accuracy
-    // as df grows (3.5e-6 at df = 1e5, 7% at 1e7) and at df = 1e9 it never returns: above
-    // 1e5 start from the normal quantile, within 1e-5 there. Newton then recovers the digits.
-    let mut t = if df <= T_INVERSE_MAX_DF {
-        -dist.inverse_cdf(tail)
-    } else {
-        -normal_quantile(tail)
+    if df == 1 {
+        // Cauchy, exactly. Newton from statrs' start crawls along its 1/t tail (100% off at
+        // p = 1e-12 after four steps).
+        let t = if tail < 0.25 {
+            1.0 / (std::f64::consts::PI * tail).tan()
+        } else {
+            (std::f64::consts::PI * (0.5 - tail)).tan()
+        };
+        return Some(if p > 0.5 { t } else { -t });
+    }
+    let nu = df as f64;
+    let dist = StudentsT::new(0.0, 1.0, nu).ok()?;
+    // How far P(T > t) is above `tail`. statrs' sf takes I_x(df/2, 1/2) at x = df/(df + t²),
+    // which rounds to 1 for small t (sf is then exactly 1/2 and Newton runs away: 17× off at
+    // p = 0.5 + 1e-9, df = 10), so the central half uses ½·I_y(1/2, df/2), y = t²/(df + t²).
+    let excess = |t: f64| {
+        if tail < 0.25 {
+            dist.sf(t) - tail
+        } else {
+            (0.5 - tail) - 0.5 * beta_reg(0.5, 0.5 * nu, t * t / (nu + t * t))
+        }
     };
+    let mut t = -dist.inverse_cdf(tail);
     for _ in 0..4 {
-        let step = (dist.sf(t) - tail) / dist.pdf(t);
+        let step = excess(t) / dist.pdf(t);
         if !step.is_finite() {
             break;
         }
@@ -604,6 +628,15 @@ pub fn student_t_quantile(p: f64, df: u64) -> Option<f64> {
         }
     }
     Some(if p > 0.5 { t } else { -t })
+}
+
+/// The t quantile at normal quantile `z` to order df⁻³ (Abramowitz & Stegun 26.7.5).
+fn cornish_fisher_t(z: f64, df: f64) -> f64 {
+    let z2 = z * z;
+    let g1 = z * (z2 + 1.0) / 4.0;
+    let g2 = z * ((5.0 * z2 + 16.0) * z2 + 3.0) / 96.0;
+    let g3 = z * (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) / 384.0;
+    z + (g1 + (g2 + g3 / df) / df) / df
 }
 
 #[cfg(test)]
@@ -959,6 +992,30 @@ mod tests {
         ] {
             let t = student_t_quantile(0.975, df).expect("valid");
             assert_rel(t, want, 1e-9, &format!("df={df}"));
+        }
+        // mpmath 1.3 (60 digits, root of the regularised incomplete beta): the Cornish–Fisher
+        // side, where Newton on statrs' sf would be 1e-6 off (df = 1e9) or worse.
+        for (p, df, want) in [
+            (0.975, 100_001, 1.959_987_707_297_379_2),
+            (1e-15, 100_001, -7.942_617_391_376_471),
+            (0.7, 1_000_000, 0.524_400_679_860_208_9),
+            (0.975, 1_000_000_000, 1.959_963_986_912_325_5),
+            (1e-15, 1_000_000_000, -7.941_345_453_361_502),
+            (0.975, 1_000_000_000_000, 1.959_963_984_542_426_5),
+        ] {
+            let t = student_t_quantile(p, df).expect("valid");
+            assert_rel(t, want, 1e-14, &format!("p={p} df={df}"));
+        }
+        // mpmath: the Cauchy tail, −cot(π·1e-12), where Newton from statrs' start is 100% off
+        // after four steps; and next to the median, where statrs' sf is flat at exactly 1/2
+        // (x = df/(df + t²) rounds to 1) — references from ½·I_y(1/2, df/2) at the binary p.
+        for (p, df, want, tol) in [
+            (1e-12, 1, -318_309_886_183.790_7, 1e-15),
+            (0.5 + 1e-9, 10, 2.569_977_962_246_549_8e-9, 1e-12),
+            (0.5 - 1e-6, 100_000, -2.506_634_541_145_079e-6, 1e-9),
+        ] {
+            let t = student_t_quantile(p, df).expect("valid");
+            assert_rel(t, want, tol, &format!("p={p} df={df}"));
         }
         assert_eq!(student_t_quantile(0.5, 7), Some(0.0));
         assert_eq!(student_t_quantile(1.0, 7), None);

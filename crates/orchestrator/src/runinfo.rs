@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-pub use arrivals::clock::utc_now;
 use arrivals::Mode;
 use arrivals::args::{ClientArgs, ServerArgs};
+pub use arrivals::clock::utc_now;
 use serde::{Deserialize, Serialize};
 
 /// The recorded facts of one run (one mode of a scenario).

@@ -63,7 +63,12 @@ pub struct Limits {
 /// averages and returns. Also the entry point of `proc`-mode worker processes.
 pub fn run(options: Options) -> anyhow::Result<()> {
     if let Some(parent_pid) = options.serve_connection {
-        return process_child::run(parent_pid, options.max_line_bytes, options.idle_timeout());
+        return process_child::run(
+            parent_pid,
+            options.max_line_bytes,
+            options.idle_timeout(),
+            options.counts_only,
+        );
     }
     let clock = ProcessClock::start();
     let _ = writeln!(io::stdout(), "Parsed CLI arguments: {}", options.describe());

@@ -65,6 +65,11 @@ pub struct Options {
     /// this PID, streaming records on stdout.
     #[arg(long, value_name = "PARENT_PID", hide = true)]
     pub serve_connection: Option<u32>,
+
+    /// Internal: as a `proc`-mode worker, report how many lines each read delivered and
+    /// when, without their text (the server neither prints nor logs messages).
+    #[arg(long, hide = true, requires = "serve_connection")]
+    pub counts_only: bool,
 }
 
 fn at_least_one(s: &str) -> Result<usize, String> {

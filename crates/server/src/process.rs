@@ -61,7 +61,8 @@ pub fn serve(
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
-        let spawned = spawn_worker(exe, &acc.stream, server.pid, limits);
+        let counts_only = !recorder.reports_messages();
+        let spawned = spawn_worker(exe, &acc.stream, server.pid, limits, counts_only);
         // The connection is the worker's alone from here on.
         drop(acc);
         let (child, control) = match spawned {
@@ -137,10 +138,15 @@ fn spawn_worker(
     stream: &TcpStream,
     server_pid: u32,
     limits: Limits,
+    counts_only: bool,
 ) -> io::Result<(Child, UnixStream)> {
     let socket = OwnedFd::from(stream.try_clone()?);
     let (ours, theirs) = UnixStream::pair()?;
     let mut command = Command::new(exe);
+    if counts_only {
+        // Nothing prints or logs the text: the lines need not cross the pipe.
+        command.arg("--counts-only");
+    }
     if let Some(idle) = limits.idle_timeout {
         command
             .arg("--idle-timeout")

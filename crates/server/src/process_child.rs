@@ -54,15 +54,17 @@ fn put_hello(out: &mut Vec<u8>, w: Worker) {
     out.extend_from_slice(&w.ppid.to_le_bytes());
 }
 
-fn put_lines(out: &mut Vec<u8>, chunk: &Chunk<'_>) {
+/// The lines of one read; with `counts_only`, their number and instants without the text.
+fn put_lines(out: &mut Vec<u8>, chunk: &Chunk<'_>, counts_only: bool) {
     out.push(b'L');
     out.extend_from_slice(&chunk.at.0.to_le_bytes());
     out.extend_from_slice(&chunk.kernel_ns.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&chunk.lines.to_le_bytes());
+    let bytes = if counts_only { &[][..] } else { chunk.bytes };
     // A chunk is at most --max-line-bytes plus one read, far below 4 GiB.
-    let len = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&chunk.bytes[..len as usize]);
+    out.extend_from_slice(&bytes[..len as usize]);
 }
 
 fn put_error(out: &mut Vec<u8>, error: &str) {
@@ -120,6 +122,7 @@ pub(crate) fn run(
     parent_pid: u32,
     max_line_bytes: usize,
     idle: Option<Duration>,
+    counts_only: bool,
 ) -> anyhow::Result<()> {
     // If the parent dies, so do we.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
@@ -145,13 +148,12 @@ pub(crate) fn run(
         .context("worker process: no control channel on stdout")?;
     let mut out = io::stdout().lock();
     // An error here means the parent stopped reading (it is gone): nothing left to do.
-    let _ = serve(
-        &socket,
-        &mut out,
-        Some(control.as_fd()),
+    let limits = WorkerLimits {
         max_line_bytes,
         idle,
-    );
+        counts_only,
+    };
+    let _ = serve(&socket, &mut out, Some(control.as_fd()), limits);
     Ok(())
 }
 
@@ -169,22 +171,21 @@ fn serve(
     socket: &TcpStream,
     out: &mut impl Write,
     control: Option<BorrowedFd<'_>>,
-    max_line_bytes: usize,
-    idle: Option<Duration>,
+    limits: WorkerLimits,
 ) -> io::Result<()> {
     let mut batch = Vec::with_capacity(BATCH_BYTES + 1024);
     put_hello(&mut batch, Worker::current());
-    let mut lines = LineBuffer::new(max_line_bytes);
+    let mut lines = LineBuffer::new(limits.max_line_bytes);
     let mut stop = StopWatch {
         control,
         drain: StopDrain::default(),
         checked: MonoNs::now(),
-        idle,
+        idle: limits.idle,
     };
     loop {
         match lines.next_buffered() {
             Ok(Next::Lines(span)) => {
-                put_lines(&mut batch, &lines.chunk(span));
+                put_lines(&mut batch, &lines.chunk(span), limits.counts_only);
                 if batch.len() >= BATCH_BYTES {
                     send(out, &mut batch)?;
                 }
@@ -206,6 +207,15 @@ fn serve(
             }
         }
     }
+}
+
+/// What a worker was told on its command line.
+#[derive(Clone, Copy, Debug)]
+struct WorkerLimits {
+    max_line_bytes: usize,
+    idle: Option<Duration>,
+    /// Report line counts and instants without the text (`--counts-only`).
+    counts_only: bool,
 }
 
 /// Watches the parent's control channel and, once it asked for the stop, limits reads to
@@ -337,7 +347,12 @@ mod tests {
         client.write_all(b"one\r\ntwo\xff\n").expect("send");
         drop(client);
         let mut out = Vec::new();
-        serve(&server_side, &mut out, None, 100, None).expect("serve");
+        let limits = WorkerLimits {
+            max_line_bytes: 100,
+            idle: None,
+            counts_only: false,
+        };
+        serve(&server_side, &mut out, None, limits).expect("serve");
         let mut r = &out[..];
         let mut frames = Vec::new();
         while let Some(f) = read_frame(&mut r).expect("frame") {
@@ -381,6 +396,17 @@ mod tests {
                 at: MonoNs(42),
                 kernel_ns: Some(7),
             },
+            false,
+        );
+        put_lines(
+            &mut buf,
+            &Chunk {
+                bytes: b"c\n",
+                lines: 1,
+                at: MonoNs(43),
+                kernel_ns: None,
+            },
+            true,
         );
         put_error(&mut buf, "boom");
         buf.push(b'Z');
@@ -393,6 +419,15 @@ mod tests {
                 kernel_ns: Some(7),
                 lines: 2,
                 bytes: b"a\nb\n".to_vec()
+            })
+        );
+        assert_eq!(
+            read_frame(&mut r).expect("counts only"),
+            Some(Frame::Lines {
+                at: MonoNs(43),
+                kernel_ns: None,
+                lines: 1,
+                bytes: Vec::new()
             })
         );
         assert_eq!(

@@ -222,6 +222,11 @@ impl Recorder {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// True when messages are printed or logged, so their text must reach the recorder.
+    pub(crate) fn reports_messages(&self) -> bool {
+        self.report_messages
+    }
+
     fn print(&self, text: String) {
         self.out.post(Post::Print(text));
     }

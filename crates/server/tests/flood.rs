@@ -123,7 +123,33 @@ fn a_sigint_mid_flood_loses_nothing_read(mode: &str) {
     assert!(agreed_count(&stopped, false) > 0, "{mode}");
 }
 
+/// Without an event log and without `-v` nothing prints or logs the messages' text: a
+/// `proc` worker then reports counts and instants only. The counts stay exact.
+fn a_flood_without_a_log_is_counted_exactly(mode: &str) {
+    let server = Server::start_without_log(mode, &[]);
+    let port = server.port;
+    let peers: Vec<_> = (1..=PEERS)
+        .map(|w| {
+            thread::spawn(move || {
+                let mut c = Client::connect_quiet(port);
+                c.send_raw(&flood_bytes(w, LINES));
+                c.close();
+            })
+        })
+        .collect();
+    for p in peers {
+        p.join().expect("peer");
+    }
+    let stopped = server.stop_unlogged(libc::SIGINT);
+    assert!(stopped.status.success(), "{mode}: {}", stopped.stderr);
+    let (_, printed) = stopped.printed_average("Average data inter-arrival time:");
+    assert_eq!(printed, u64::from(PEERS * LINES), "{mode}");
+    let (_, gaps) = stopped.printed_average("Average connection inter-arrival time:");
+    assert_eq!(gaps, u64::from(PEERS - 1), "{mode}");
+}
+
 common::in_every_mode!(
     a_complete_flood_is_counted_exactly,
     a_sigint_mid_flood_loses_nothing_read,
+    a_flood_without_a_log_is_counted_exactly,
 );

@@ -142,16 +142,27 @@ impl Server {
         Self::start_in(mode, dir, events_path, extra)
     }
 
+    /// Like [`start`](Self::start) without an event log (stop it with
+    /// [`stop_unlogged`](Self::stop_unlogged)).
+    pub fn start_without_log(mode: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(mode, dir, PathBuf::new(), extra)
+    }
+
     /// Like [`start`](Self::start), with the event log at `events_path`.
     pub fn start_with_log(mode: &str, events_path: &Path, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_in(mode, dir, events_path.to_owned(), extra)
     }
 
+    /// Starts the server with the event log at `events_path` (none when it is empty).
     fn start_in(mode: &str, dir: tempfile::TempDir, events_path: PathBuf, extra: &[&str]) -> Self {
-        let mut child = server_command()
-            .args(["-a", "127.0.0.1", "-p", "0", "-m", mode, "--events"])
-            .arg(&events_path)
+        let mut command = server_command();
+        command.args(["-a", "127.0.0.1", "-p", "0", "-m", mode]);
+        if !events_path.as_os_str().is_empty() {
+            command.arg("--events").arg(&events_path);
+        }
+        let mut child = command
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

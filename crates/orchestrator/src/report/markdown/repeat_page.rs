@@ -1,13 +1,14 @@
 //! `report/<scenario>/[<mode>/]README.md` of a repeated scenario: the runs of one mode and
 //! every figure as mean ± 95% confidence interval across them.
 
+use crate::report::format::cell_ms;
 use std::fmt::Write as _;
 
 use arrivals::stats::mean;
 
 use super::across::{AcrossRuns, across_value};
 use super::tables::groups_table;
-use super::{ms, pm, provenance};
+use super::{pm, provenance};
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared, DISTORTION_FIGURES, SUMMARY_FIGURES, Series};
 
@@ -82,8 +83,8 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             d.scenario.run_seed(d.info.run),
             d.connections.len(),
             d.messages.len(),
-            ms(mean(&d.connection_gaps(None))),
-            ms(mean(&d.data_gaps(None))),
+            cell_ms(mean(&d.connection_gaps(None))),
+            cell_ms(mean(&d.data_gaps(None))),
             ks(Compared::Data),
             ks(Compared::Connection),
         );

@@ -1,6 +1,8 @@
 //! `report/<scenario>/[<mode>/][run-<k>/]README.md`: the page of one run, with its
 //! statistics, goodness-of-fit and client-vs-server tables.
 
+use crate::report::figures;
+use crate::report::format::{cell_ms, short_p};
 use std::fmt::Write as _;
 
 use arrivals::Summary;
@@ -8,7 +10,7 @@ use arrivals::stats::mean;
 
 use super::reading::reading;
 use super::tables::groups_table;
-use super::{ALL_AT_ONCE_MS, ms, p_md, provenance, signed_pct};
+use super::{ALL_AT_ONCE_MS, provenance, signed_pct};
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared, Fit, Series};
 
@@ -95,9 +97,9 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
                 r.series.describe(),
                 ks.n,
                 ks.statistic,
-                p_md(ks.p_value),
+                short_p(ks.p_value),
                 ad.map_or_else(String::new, |a| format!("{:.3}", a.statistic)),
-                ad.map_or_else(String::new, |a| p_md(a.p_value)),
+                ad.map_or_else(String::new, |a| short_p(a.p_value)),
             );
         }
         out.push('\n');
@@ -141,7 +143,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
             "the {} of `{}` (KS p = {})",
             r.series.describe(),
             r.client,
-            p_md(ks.p_value)
+            short_p(ks.p_value)
         );
         if ks.p_value >= 0.05 {
             kept.push(what);
@@ -162,7 +164,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
                 ", but the {} fail the same test (p = {}): the departure is in the client's \
                  random draws, not added by the server",
                 source.describe(),
-                p_md(src.p_value)
+                short_p(src.p_value)
             );
         }
         lost.push(what);
@@ -197,10 +199,10 @@ fn comparison_table(out: &mut String, comparisons: &[fidelity::Comparison]) {
             c.client,
             c.client_n,
             c.server_n,
-            ms(c.client_mean_ms),
-            ms(c.server_mean_ms),
+            cell_ms(c.client_mean_ms),
+            cell_ms(c.server_mean_ms),
             c.ks.map_or_else(|| "n/a".to_owned(), |k| format!("{:.3}", k.statistic)),
-            c.ks.map_or_else(|| "n/a".to_owned(), |k| p_md(k.p_value)),
+            c.ks.map_or_else(|| "n/a".to_owned(), |k| short_p(k.p_value)),
         );
     }
 }
@@ -282,11 +284,11 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             "| {} | {conns} | {} | {} | {} | {diff} | {} | {} | {} |",
             group.label,
             gaps.len(),
-            ms(observed),
-            ms(expected),
-            ms(d.mean_drawn_ms(Some(g))),
-            ms(mean(&lateness)),
-            ms(d.mean_latency_ms(Some(g)))
+            cell_ms(observed),
+            cell_ms(expected),
+            cell_ms(d.mean_drawn_ms(Some(g))),
+            cell_ms(mean(&lateness)),
+            cell_ms(d.mean_latency_ms(Some(g)))
         );
     }
     if !d.errors.is_empty() {
@@ -311,7 +313,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
 
     out.push_str("\n## Goodness of fit\n\n");
     fit_section(&mut out, d, &rows);
-    out.push_str("![fit](fit.png)\n\n");
+    let _ = write!(out, "{}\n\n", figures::FIT.embed());
 
     out.push_str("## Send lateness\n\n");
     out.push_str("How late the client sent (actual minus scheduled send time: its own timer and scheduling jitter) next to how much the server's data gap differs from the client's send gap for the same message (what the network and the server added), in milliseconds. When the second column is of the same size as the first, the server measured what the client did.\n\n");
@@ -336,7 +338,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             cells(added)
         );
     }
-    out.push_str("\n![lateness](lateness.png)\n\n");
+    let _ = write!(out, "\n{}\n\n", figures::LATENESS.embed());
 
     out.push_str("## Client vs server\n\n");
     out.push_str("What the server observed against what the clients sent, as the two-sample Kolmogorov–Smirnov distance D between the two lists of gaps (0: the same distribution, 1: no overlap at all): the clients' send gaps against the server's data gaps, and the gaps between the clients' connect calls (every group, in time order) against the server's accept gaps.\n\n");
@@ -358,9 +360,22 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
     out.push_str("\n## Reading\n\n");
     out.push_str(&reading(d));
     out.push_str("\n\n## Plots\n\n");
-    out.push_str("One bar per connection from accept to close, a dot per message received:\n\n![timeline](timeline.png)\n\n");
-    out.push_str("Data gaps per client group, with the configured distribution overlaid:\n\n![data gaps](data-gaps.png)\n\n");
-    out.push_str("The gap before each accept, in accept order:\n\n![connection gaps](connection-gaps.png)\n\n");
+    for (intro, figure) in [
+        (
+            "One bar per connection from accept to close, a dot per message received:",
+            figures::TIMELINE,
+        ),
+        (
+            "Data gaps per client group, with the configured distribution overlaid:",
+            figures::DATA_GAPS,
+        ),
+        (
+            "The gap before each accept, in accept order:",
+            figures::CONNECTION_GAPS,
+        ),
+    ] {
+        let _ = write!(out, "{intro}\n\n{}\n\n", figure.embed());
+    }
     let _ = writeln!(
         out,
         "Tables: [`connections.csv`]({0}/connections.csv), [`messages.csv`]({0}/messages.csv), \

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, GRID, PlotError, caption_style, fmt_ms, group_color, legend, title_style};
+use super::{FONT, GRID, PlotError, caption_style, group_color, legend, plot_ms, title_style};
 use crate::dataset::Dataset;
 
 /// `connection-gaps.png`: the gap before each accepted connection, in accept order, on a
@@ -87,7 +87,7 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels((d.connections.len() + 2).min(30))
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)
@@ -113,7 +113,7 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
                 4,
                 shade.stroke_width(2),
             ))?
-            .label(format!("its median gap, {} ms", fmt_ms(q50)))
+            .label(format!("its median gap, {} ms", plot_ms(q50)))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], shade.stroke_width(2))
             });
@@ -142,7 +142,7 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
             .legend(move |(x, y)| Circle::new((x + 9, y), 6, color.filled()));
         chart.draw_series(mine.iter().map(|&(x, y)| {
             Text::new(
-                fmt_ms(y),
+                plot_ms(y),
                 (x + 0.04, y),
                 (FONT, 14).into_font().color(&BLACK),
             )
@@ -164,7 +164,10 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
                 6,
                 BLACK.stroke_width(2),
             ))?
-            .label(format!("mean {} ms (what the server prints)", fmt_ms(mean)))
+            .label(format!(
+                "mean {} ms (what the server prints)",
+                plot_ms(mean)
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft)?;

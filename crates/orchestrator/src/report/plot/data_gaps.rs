@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PlotError, axis_decimals, caption_style, fmt_ms, gap_range, group_color, legend,
+    FONT, GRID, PlotError, axis_decimals, caption_style, gap_range, group_color, legend, plot_ms,
     title_style,
 };
 use crate::dataset::Dataset;
@@ -109,7 +109,7 @@ pub fn draw_data_gaps<DB: DrawingBackend>(
             .bold_line_style(GRID)
             .draw()?;
         let observed = match arrivals::stats::mean(&gaps) {
-            Some(m) => format!("observed (mean {} ms)", fmt_ms(m)),
+            Some(m) => format!("observed (mean {} ms)", plot_ms(m)),
             None => "observed: no data gaps".to_owned(),
         };
         chart
@@ -131,7 +131,7 @@ pub fn draw_data_gaps<DB: DrawingBackend>(
                 format!(
                     "configured: {} (mean {} ms)",
                     group.dist.describe(),
-                    fmt_ms(m)
+                    plot_ms(m)
                 )
             }
             _ => format!("configured: {}", group.dist.describe()),

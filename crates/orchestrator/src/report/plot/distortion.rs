@@ -5,8 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, fmt_ms,
-    legend, mode_label, title_style, value_bars,
+    CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, legend,
+    mode_label, plot_ms, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared};
@@ -193,7 +193,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels(figures.len() + 2)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)

@@ -6,25 +6,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    CLIENT_COLOR, FONT, GRID, PlotError, SERVER_COLOR, SIZE, axis_decimals, caption_style, fmt_ms,
-    gap_range, title_style,
+    CLIENT_COLOR, FONT, GRID, PlotError, SERVER_COLOR, SIZE, axis_decimals, caption_style,
+    gap_range, plot_ms, short_p, title_style,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Fit};
 
 /// Colour of the drawn intervals in `fit.png`.
 const DRAWN_COLOR: RGBColor = RGBColor(160, 160, 160);
-
-/// A p-value for a legend: three significant digits, in scientific notation when tiny.
-fn fmt_p(p: f64) -> String {
-    if p == 0.0 {
-        "0".to_owned()
-    } else if p >= 0.001 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
 
 /// The ECDF of ascending `sorted` as a step line from `x_lo` to `x_hi`.
 fn ecdf_steps(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
@@ -227,8 +216,8 @@ fn draw_fit_row<DB: DrawingBackend>(
             Fit::Continuous { ks, ad } => format!(
                 "KS D {:.3} · p {}{}",
                 ks.statistic,
-                fmt_p(ks.p_value),
-                ad.map_or_else(String::new, |a| format!(" · AD p {}", fmt_p(a.p_value)))
+                short_p(ks.p_value),
+                ad.map_or_else(String::new, |a| format!(" · AD p {}", short_p(a.p_value)))
             ),
             _ => "no values".to_owned(),
         };
@@ -359,7 +348,7 @@ fn draw_fixed_row<DB: DrawingBackend>(
         .build_cartesian_2d(lo..hi, 0.0..1.02)?;
     chart
         .configure_mesh()
-        .x_desc(format!("gap − T (ms), T = {} ms", fmt_ms(t)))
+        .x_desc(format!("gap − T (ms), T = {} ms", plot_ms(t)))
         .y_desc("fraction ≤ x")
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
@@ -382,9 +371,9 @@ fn draw_fixed_row<DB: DrawingBackend>(
         let detail = match fidelity::fit(&s.values, dist) {
             Fit::Fixed(e) => format!(
                 "|gap − T| mean {} · p99 {} · max {} ms",
-                fmt_ms(e.mean),
-                fmt_ms(e.p99),
-                fmt_ms(e.max)
+                plot_ms(e.mean),
+                plot_ms(e.p99),
+                plot_ms(e.max)
             ),
             _ => "no values".to_owned(),
         };

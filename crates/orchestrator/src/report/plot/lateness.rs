@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PlotError, SIZE, caption_style, fmt_log_tick, fmt_ms, group_color, legend,
+    FONT, GRID, PlotError, SIZE, caption_style, fmt_log_tick, group_color, legend, plot_ms,
     title_style,
 };
 use crate::dataset::Dataset;
@@ -125,9 +125,9 @@ pub fn draw_lateness<DB: DrawingBackend>(
                 Some(s) => format!(
                     "{}: p50 {} · p99 {} · max {} ms",
                     group.label,
-                    fmt_ms(s.median),
-                    fmt_ms(s.p99),
-                    fmt_ms(s.max)
+                    plot_ms(s.median),
+                    plot_ms(s.p99),
+                    plot_ms(s.max)
                 ),
                 None => format!("{}: no messages", group.label),
             };

@@ -5,8 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend, mode_label,
-    title_style, value_bars,
+    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, legend, mode_label,
+    plot_ms, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 
@@ -88,7 +88,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels(sets.len() + 2)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)

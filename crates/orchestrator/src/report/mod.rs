@@ -2,11 +2,11 @@
 //! and markdown pages (in `report/`). The formatters in `csv`, `plot` and `markdown` are
 //! pure; this module hands their bytes to [`crate::results`] to write.
 
-pub mod csv;
+mod csv;
 mod figures;
 mod format;
-pub mod markdown;
-pub mod plot;
+mod markdown;
+mod plot;
 
 use std::path::{Path, PathBuf};
 

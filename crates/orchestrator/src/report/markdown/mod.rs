@@ -19,7 +19,6 @@ use crate::fidelity::Across;
 
 pub use across::AcrossRuns;
 pub use index::{IndexEntry, index_page};
-pub use reading::reading;
 pub use repeat_page::repeat_page;
 pub use run_page::{Links, run_page};
 pub use sweep_page::sweep_page;

@@ -82,10 +82,19 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         .iter()
         .filter(|r| matches!(r.fit, Fit::Fixed(_)))
         .collect();
+    fit_tables(out, &continuous, &fixed);
+    if fits.is_empty() {
+        out.push_str("No series has a distribution to be tested against.\n\n");
+    }
+    fit_reading(out, d, &continuous);
+}
+
+/// The fit tables: KS and AD for continuous distributions, the error for fixed intervals.
+fn fit_tables(out: &mut String, continuous: &[&&fidelity::Row], fixed: &[&&fidelity::Row]) {
     if !continuous.is_empty() {
         out.push_str("| group | configured | series | n | KS D | KS p | AD A² | AD p |\n");
         out.push_str("|---|---|---|---:|---:|---:|---:|---:|\n");
-        for r in &continuous {
+        for r in continuous {
             let Fit::Continuous { ks, ad } = r.fit else {
                 continue;
             };
@@ -110,7 +119,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         );
         out.push_str("| group | configured | series | n | mean \\|gap − T\\| | p99 | max |\n");
         out.push_str("|---|---|---|---:|---:|---:|---:|\n");
-        for r in &fixed {
+        for r in fixed {
             let Fit::Fixed(e) = r.fit else { continue };
             let _ = writeln!(
                 out,
@@ -126,13 +135,13 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         }
         out.push('\n');
     }
-    if fits.is_empty() {
-        out.push_str("No series has a distribution to be tested against.\n\n");
-    }
-    // A reading of the server side: which of its series keep the configured shape.
+}
+
+/// A reading of the server side: which of its series keep the configured shape.
+fn fit_reading(out: &mut String, d: &Dataset, continuous: &[&&fidelity::Row]) {
     let mut kept = Vec::new();
     let mut lost = Vec::new();
-    for r in &continuous {
+    for r in continuous {
         let Fit::Continuous { ks, .. } = r.fit else {
             continue;
         };
@@ -210,6 +219,55 @@ fn comparison_table(out: &mut String, comparisons: &[fidelity::Comparison]) {
 /// `report/<scenario>/[<mode>/][run-<k>/]README.md`: one run.
 pub fn run_page(d: &Dataset, links: &Links) -> String {
     let mut out = String::new();
+    header(&mut out, d, links);
+
+    out.push_str("## Client groups\n\n");
+    groups_table(&mut out, d, true);
+
+    let rows = fidelity::rows(d);
+    out.push_str("\n## What the server measured\n\n");
+    out.push_str("Gaps in milliseconds. A connection gap is the time since the previous accept (of any group); a data gap is the time since the previous message on the same connection, or since its accept for the first one.\n\n");
+    series_table(
+        &mut out,
+        &rows,
+        &[(Series::Connection, "connection"), (Series::Data, "data")],
+    );
+    if !d.info.server_printed.is_empty() {
+        out.push_str("\nThe server printed when it stopped:\n\n```\n");
+        for line in &d.info.server_printed {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push_str("```\n");
+    }
+
+    per_group_section(&mut out, d);
+
+    out.push_str("\n## What the clients did\n\n");
+    out.push_str("From the clients' event logs, in milliseconds: the gaps between the workers' connect calls (wall clock; `all` sorts every group's in time, as the server's accepts see them), the gaps between each worker's actual sends (the first from its schedule start), the intervals drawn from the distribution, and how late each send left (actual minus scheduled send time).\n\n");
+    series_table(
+        &mut out,
+        &rows,
+        &[
+            (Series::Connect, "connect"),
+            (Series::Send, "send"),
+            (Series::Drawn, "drawn interval"),
+            (Series::Lateness, "send lateness"),
+        ],
+    );
+
+    out.push_str("\n## Goodness of fit\n\n");
+    fit_section(&mut out, d, &rows);
+    let _ = write!(out, "{}\n\n", figures::FIT.embed());
+
+    lateness_section(&mut out, d);
+    comparison_section(&mut out, d);
+
+    plots_section(&mut out, d, links);
+    out
+}
+
+/// The title, description, mode, seed and provenance, and where the files are.
+fn header(out: &mut String, d: &Dataset, links: &Links) {
     let mut title = d.scenario.name.clone();
     if d.info.sweep {
         let _ = write!(title, " — mode `{}`", d.mode);
@@ -241,26 +299,10 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
          do not edit by hand.\n",
         links.results
     );
+}
 
-    out.push_str("## Client groups\n\n");
-    groups_table(&mut out, d, true);
-
-    let rows = fidelity::rows(d);
-    out.push_str("\n## What the server measured\n\n");
-    out.push_str("Gaps in milliseconds. A connection gap is the time since the previous accept (of any group); a data gap is the time since the previous message on the same connection, or since its accept for the first one.\n\n");
-    series_table(
-        &mut out,
-        &rows,
-        &[(Series::Connection, "connection"), (Series::Data, "data")],
-    );
-    if !d.info.server_printed.is_empty() {
-        out.push_str("\nThe server printed when it stopped:\n\n```\n");
-        for line in &d.info.server_printed {
-            let _ = writeln!(out, "{line}");
-        }
-        out.push_str("```\n");
-    }
-
+/// One row per client group: its connections, gaps and means.
+fn per_group_section(out: &mut String, d: &Dataset) {
     out.push_str("\n## Per client group\n\n");
     out.push_str("| group | connections | messages | mean data gap (ms) | configured mean (ms) | difference | mean drawn interval (ms) | mean send lateness (ms) | mean latency (ms) |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -297,24 +339,10 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             let _ = writeln!(out, "- connection {conn}: {e}");
         }
     }
+}
 
-    out.push_str("\n## What the clients did\n\n");
-    out.push_str("From the clients' event logs, in milliseconds: the gaps between the workers' connect calls (wall clock; `all` sorts every group's in time, as the server's accepts see them), the gaps between each worker's actual sends (the first from its schedule start), the intervals drawn from the distribution, and how late each send left (actual minus scheduled send time).\n\n");
-    series_table(
-        &mut out,
-        &rows,
-        &[
-            (Series::Connect, "connect"),
-            (Series::Send, "send"),
-            (Series::Drawn, "drawn interval"),
-            (Series::Lateness, "send lateness"),
-        ],
-    );
-
-    out.push_str("\n## Goodness of fit\n\n");
-    fit_section(&mut out, d, &rows);
-    let _ = write!(out, "{}\n\n", figures::FIT.embed());
-
+/// How late the clients sent, next to what the path and the server added.
+fn lateness_section(out: &mut String, d: &Dataset) {
     out.push_str("## Send lateness\n\n");
     out.push_str("How late the client sent (actual minus scheduled send time: its own timer and scheduling jitter) next to how much the server's data gap differs from the client's send gap for the same message (what the network and the server added), in milliseconds. When the second column is of the same size as the first, the server measured what the client did.\n\n");
     out.push_str("| group | sends | lateness p50 | p99 | max | messages | \\|data gap − send gap\\| p50 | p99 | max |\n");
@@ -339,11 +367,14 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
         );
     }
     let _ = write!(out, "\n{}\n\n", figures::LATENESS.embed());
+}
 
+/// The KS distances between what the clients sent and what the server observed.
+fn comparison_section(out: &mut String, d: &Dataset) {
     out.push_str("## Client vs server\n\n");
     out.push_str("What the server observed against what the clients sent, as the two-sample Kolmogorov–Smirnov distance D between the two lists of gaps (0: the same distribution, 1: no overlap at all): the clients' send gaps against the server's data gaps, and the gaps between the clients' connect calls (every group, in time order) against the server's accept gaps.\n\n");
     let comparisons = fidelity::comparisons(d);
-    comparison_table(&mut out, &comparisons);
+    comparison_table(out, &comparisons);
     if let Some(c) = fidelity::overall(&comparisons, Compared::Connection)
         .and_then(|c| c.client_mean_ms)
         .filter(|v| *v < ALL_AT_ONCE_MS)
@@ -356,7 +387,10 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
              treats a connection process."
         );
     }
+}
 
+/// The reading, the plots and the links to the tables and logs.
+fn plots_section(out: &mut String, d: &Dataset, links: &Links) {
     out.push_str("\n## Reading\n\n");
     out.push_str(&reading(d));
     out.push_str("\n\n## Plots\n\n");
@@ -384,7 +418,6 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
          [`run.json`]({0}/run.json).",
         links.results
     );
-    out
 }
 
 #[cfg(test)]

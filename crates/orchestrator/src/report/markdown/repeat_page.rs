@@ -66,6 +66,16 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
     out.push_str("## Client groups\n\n");
     groups_table(&mut out, first, false);
 
+    runs_table(&mut out, runs);
+
+    let a = AcrossRuns::of(runs);
+    distortion_across(&mut out, &a, n);
+    summary_across(&mut out, &a, n, results_link);
+    out
+}
+
+/// One row per run: its seed, counts, averages and KS distances, and a link to its page.
+fn runs_table(out: &mut String, runs: &[&Dataset]) {
     out.push_str("\n## Runs\n\n");
     out.push_str("| run | run seed | connections | messages | avg connection gap (ms) | avg data gap (ms) | data gaps: KS D | connection gaps: KS D | report |\n");
     out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
@@ -89,8 +99,10 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             ks(Compared::Connection),
         );
     }
+}
 
-    let a = AcrossRuns::of(runs);
+/// The client-vs-server distances across the runs.
+fn distortion_across(out: &mut String, a: &AcrossRuns, n: usize) {
     out.push_str("\n## Client vs server across the runs\n\n");
     let _ = writeln!(
         out,
@@ -126,7 +138,10 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             f("ks_p")
         );
     }
+}
 
+/// Every figure of `summary.csv` across the runs.
+fn summary_across(out: &mut String, a: &AcrossRuns, n: usize, results_link: &str) {
     out.push_str("\n## Every summary figure across the runs\n\n");
     let _ = writeln!(
         out,
@@ -159,7 +174,6 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             .collect();
         let _ = writeln!(out, "| {series} | {} | {} |", r.client, cells.join(" | "));
     }
-    out
 }
 
 #[cfg(test)]

@@ -191,9 +191,21 @@ fn draw_fit_row<DB: DrawingBackend>(
         .iter()
         .map(|s| arrivals::gof::sorted(&s.values))
         .collect();
+    let entries = draw_ecdf(&left, dist, series, &sorted)?;
+    draw_qq(&middle, dist, series, &sorted)?;
+    draw_key(&key, &entries)
+}
+
+/// Left: each series' ECDF against the configured CDF. Returns the key's entries.
+fn draw_ecdf<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    dist: &Distribution,
+    series: &[FitSeries],
+    sorted: &[Vec<f64>],
+) -> Result<Vec<KeyEntry>, PlotError> {
     let all: Vec<f64> = sorted.iter().flatten().copied().collect();
     let (lo, hi) = gap_range(dist, &all);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -211,7 +223,7 @@ fn draw_fit_row<DB: DrawingBackend>(
         .bold_line_style(GRID)
         .draw()?;
     let mut entries = Vec::new();
-    for (s, values) in series.iter().zip(&sorted) {
+    for (s, values) in series.iter().zip(sorted) {
         let detail = match fidelity::fit(values, dist) {
             Fit::Continuous { ks, ad } => format!(
                 "KS D {:.3} · p {}{}",
@@ -259,11 +271,19 @@ fn draw_fit_row<DB: DrawingBackend>(
         title: "y = x (right): measured".to_owned(),
         detail: "quantiles equal the configured ones".to_owned(),
     });
+    Ok(entries)
+}
 
-    // QQ: sample quantiles against the configured ones, on equal axes.
+/// Middle: sample quantiles against the configured ones, on equal axes.
+fn draw_qq<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    dist: &Distribution,
+    series: &[FitSeries],
+    sorted: &[Vec<f64>],
+) -> Result<(), PlotError> {
     let pairs: Vec<(&FitSeries, Vec<(f64, f64)>)> = series
         .iter()
-        .zip(&sorted)
+        .zip(sorted)
         .filter(|(s, _)| s.qq)
         .map(|(s, v)| {
             (
@@ -279,7 +299,7 @@ fn draw_fit_row<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.05;
-    let mut chart = ChartBuilder::on(&middle)
+    let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -312,7 +332,7 @@ fn draw_fit_row<DB: DrawingBackend>(
             }
         }))?;
     }
-    draw_key(&key, &entries)
+    Ok(())
 }
 
 fn draw_fixed_row<DB: DrawingBackend>(

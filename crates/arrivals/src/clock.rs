@@ -80,11 +80,6 @@ impl ProcessClock {
     pub fn t_ms(&self, at: MonoNs) -> f64 {
         at.ms_since(self.start)
     }
-
-    /// Milliseconds from the clock's start to now.
-    pub fn now_ms(&self) -> f64 {
-        self.t_ms(MonoNs::now())
-    }
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ fn run<S: Sink>(mut sink: S, rx: &Receiver<Command<S::Post>>, queued: &AtomicUsi
                         Err(TryRecvError::Empty) => break,
                     }
                     handled += 1;
-                    if handled % CHECK_EVERY == 0 && Instant::now() >= next_flush {
+                    if handled.is_multiple_of(CHECK_EVERY) && Instant::now() >= next_flush {
                         sink.idle();
                         sink.flush();
                         next_flush = Instant::now() + FLUSH_INTERVAL;

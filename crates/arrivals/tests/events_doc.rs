@@ -129,10 +129,10 @@ fn documented() -> Vec<(String, BTreeSet<String>)> {
     for line in doc.lines() {
         if let Some(name) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
             out.push((name.to_owned(), BTreeSet::new()));
-        } else if let (Some(section), Some(cell)) = (out.last_mut(), line.strip_prefix("| `")) {
-            if let Some((field, _)) = cell.split_once('`') {
-                section.1.insert(field.to_owned());
-            }
+        } else if let (Some(section), Some(cell)) = (out.last_mut(), line.strip_prefix("| `"))
+            && let Some((field, _)) = cell.split_once('`')
+        {
+            section.1.insert(field.to_owned());
         }
     }
     out

@@ -195,7 +195,7 @@ fn run_all(layout: &Layout, paths: &[PathBuf]) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))
             .context("cannot install the Ctrl-C handler")?;
     }
-    let host = Host::probe(Path::new("."));
+    let host = Host::probe(Path::new("."), &bins);
     let mut failed = Vec::new();
     for (s, file) in &scenarios {
         if interrupted.load(Ordering::SeqCst) {

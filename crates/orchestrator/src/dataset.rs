@@ -623,7 +623,7 @@ pub fn close_reason_str(reason: CloseReason) -> &'static str {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
-    use crate::runinfo::{Binaries, ClientRun};
+    use crate::runinfo::{Binaries, Binary, ClientRun};
 
     pub const SCENARIO: &str = r#"description = "two groups, served one after another"
 seed = 42
@@ -793,9 +793,9 @@ param = 0.2
             rustc: "rustc 1.85.0".into(),
             host_cores: 2,
             binaries: Binaries {
-                orchestrator: "o".into(),
-                server: "s".into(),
-                client: "c".into(),
+                orchestrator: Binary::Path("o".into()),
+                server: Binary::Path("s".into()),
+                client: Binary::Path("c".into()),
             },
             server_args: vec![],
             server: None,

@@ -32,13 +32,6 @@ pub const MESSAGES_CSV: &str = "messages.csv";
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const DISTORTION_CSV: &str = "distortion.csv";
 pub const SUMMARY_RUNS_CSV: &str = "summary-runs.csv";
-pub const TIMELINE_PNG: &str = "timeline.png";
-pub const DATA_GAPS_PNG: &str = "data-gaps.png";
-pub const CONNECTION_GAPS_PNG: &str = "connection-gaps.png";
-pub const FIT_PNG: &str = "fit.png";
-pub const LATENESS_PNG: &str = "lateness.png";
-pub const MODES_PNG: &str = "modes.png";
-pub const DISTORTION_PNG: &str = "distortion.png";
 pub const README_MD: &str = "README.md";
 
 /// The console log of client group `label`.

@@ -749,11 +749,7 @@ fn record(
         git_dirty: ctx.host.git_dirty,
         rustc: ctx.host.rustc.clone(),
         host_cores: ctx.host.host_cores,
-        binaries: runinfo::Binaries {
-            orchestrator: ctx.bins.orchestrator.display().to_string(),
-            server: ctx.bins.server.display().to_string(),
-            client: ctx.bins.client.display().to_string(),
-        },
+        binaries: ctx.host.binaries.clone(),
         server_args: argv_text(&server.argv),
         server: Some(server.args),
         server_port: r.port,

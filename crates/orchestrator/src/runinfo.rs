@@ -50,9 +50,24 @@ fn first_run() -> u32 {
 /// The binaries a run used.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Binaries {
-    pub orchestrator: String,
-    pub server: String,
-    pub client: String,
+    pub orchestrator: Binary,
+    pub server: Binary,
+    pub client: Binary,
+}
+
+/// One binary of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Binary {
+    /// Its path relative to the repository root, its `--version` line and the SHA-256 of
+    /// the file (lowercase hex).
+    Identified {
+        path: String,
+        version: String,
+        sha256: String,
+    },
+    /// How runs recorded before named it: its path on the machine that ran them.
+    Path(String),
 }
 
 /// One client group's process.
@@ -77,11 +92,12 @@ pub struct Host {
     pub git_dirty: bool,
     pub rustc: String,
     pub host_cores: usize,
+    pub binaries: Binaries,
 }
 
 impl Host {
-    /// Asks git (in `dir`) and rustc; `unknown` where they cannot answer.
-    pub fn probe(dir: &Path) -> Self {
+    /// Asks git (in `dir`), rustc and the binaries; `unknown` where they cannot answer.
+    pub fn probe(dir: &Path, bins: &crate::binaries::Binaries) -> Self {
         let out = |program: &str, args: &[&str]| -> Option<String> {
             let o = Command::new(program)
                 .args(args)
@@ -97,11 +113,14 @@ impl Host {
             .is_some_and(|s| !s.is_empty());
         let rustc = out("rustc", &["--version"]).unwrap_or_else(|| "unknown".into());
         let host_cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let root = out("git", &["rev-parse", "--show-toplevel"])
+            .map_or_else(|| dir.to_owned(), std::path::PathBuf::from);
         Self {
             git_commit,
             git_dirty,
             rustc,
             host_cores,
+            binaries: bins.identify(&root),
         }
     }
 }

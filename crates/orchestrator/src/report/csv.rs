@@ -2,6 +2,7 @@
 //! `distortion.csv`, and `summary-runs.csv` across the runs of a repeated scenario. Times are
 //! milliseconds with three decimals; empty cells mean "not known" or "does not apply".
 
+use super::format::{csv_ms, csv_opt_ms, csv_p};
 use crate::dataset::{Dataset, close_reason_str};
 use crate::fidelity::{self, AcrossRow, DISTORTION_FIGURES, SUMMARY_FIGURES};
 
@@ -13,29 +14,9 @@ pub struct CsvError {
     source: csv::Error,
 }
 
-fn ms(v: f64) -> String {
-    format!("{v:.3}")
-}
-
-fn opt_ms(v: Option<f64>) -> String {
-    v.map(ms).unwrap_or_default()
-}
-
-/// A p-value: six decimals, or three significant digits below 1e-4 (so tiny ones keep
-/// their magnitude).
-pub fn p_value(p: f64) -> String {
-    if p == 0.0 {
-        "0".to_owned()
-    } else if p >= 1e-4 {
-        format!("{p:.6}")
-    } else {
-        format!("{p:.3e}")
-    }
-}
-
 /// A figure of [`SUMMARY_FIGURES`] or [`DISTORTION_FIGURES`], formatted by its name:
 /// counts as integers (or two decimals when `averaged`), times in ms with three decimals,
-/// KS D with six, A² with four, p-values by [`p_value`].
+/// KS D with six, A² with four, p-values by [`csv_p`].
 pub fn figure(name: &str, v: f64, averaged: bool) -> String {
     if name == "count" || name.ends_with("_n") {
         if averaged {
@@ -44,9 +25,9 @@ pub fn figure(name: &str, v: f64, averaged: bool) -> String {
             format!("{v:.0}")
         }
     } else if name.ends_with("_ms") {
-        ms(v)
+        csv_ms(v)
     } else if name.ends_with("_p") {
-        p_value(v)
+        csv_p(v)
     } else if name == "ad_a2" {
         format!("{v:.4}")
     } else {
@@ -84,10 +65,10 @@ pub fn connections(d: &Dataset) -> Result<Vec<u8>, CsvError> {
                 c.peer.clone(),
                 c.pid.to_string(),
                 c.tid.to_string(),
-                ms(c.accept_ms),
-                opt_ms(c.close_ms),
-                ms(c.lifetime_ms(d.end_ms)),
-                opt_ms(c.gap_ms),
+                csv_ms(c.accept_ms),
+                csv_opt_ms(c.close_ms),
+                csv_ms(c.lifetime_ms(d.end_ms)),
+                csv_opt_ms(c.gap_ms),
                 c.messages.to_string(),
                 c.close_reason
                     .map(close_reason_str)
@@ -128,12 +109,12 @@ pub fn messages(d: &Dataset) -> Result<Vec<u8>, CsvError> {
                 opt(m.worker),
                 m.seq.to_string(),
                 opt(m.event),
-                ms(m.recv_ms),
-                ms(m.gap_ms),
-                opt_ms(m.interval_ms),
-                opt_ms(m.send_gap_ms),
-                opt_ms(m.lateness_ms),
-                opt_ms(m.latency_ms),
+                csv_ms(m.recv_ms),
+                csv_ms(m.gap_ms),
+                csv_opt_ms(m.interval_ms),
+                csv_opt_ms(m.send_gap_ms),
+                csv_opt_ms(m.lateness_ms),
+                csv_opt_ms(m.latency_ms),
                 m.bytes.to_string(),
             ]
         })
@@ -293,9 +274,9 @@ mod tests {
 
     #[test]
     fn figures_keep_tiny_p_values_and_fixed_decimals() {
-        assert_eq!(p_value(0.5), "0.500000");
-        assert_eq!(p_value(3.2e-9), "3.200e-9");
-        assert_eq!(p_value(0.0), "0");
+        assert_eq!(csv_p(0.5), "0.500000");
+        assert_eq!(csv_p(3.2e-9), "3.200e-9");
+        assert_eq!(csv_p(0.0), "0");
         assert_eq!(figure("count", 12.0, false), "12");
         assert_eq!(figure("count", 12.5, true), "12.50");
         assert_eq!(figure("ad_a2", 0.123456, false), "0.1235");

@@ -2,12 +2,15 @@
 //! and markdown pages (in `report/`). The formatters in `csv`, `plot` and `markdown` are
 //! pure; this module hands their bytes to [`crate::results`] to write.
 
-pub mod csv;
-pub mod markdown;
-pub mod plot;
+mod csv;
+mod figures;
+mod format;
+mod markdown;
+mod plot;
 
 use std::path::{Path, PathBuf};
 
+use self::figures::Draw;
 use crate::dataset::Dataset;
 use crate::results::{self, Layout, Recorded, ResultsError};
 
@@ -58,23 +61,11 @@ pub fn write_run_report(
     report_dir: &Path,
 ) -> Result<(), ReportError> {
     results::create_dir(report_dir)?;
-    write_png(&report_dir.join(results::TIMELINE_PNG), plot::SIZE, |a| {
-        plot::draw_timeline(a, d)
-    })?;
-    write_png(&report_dir.join(results::DATA_GAPS_PNG), plot::SIZE, |a| {
-        plot::draw_data_gaps(a, d)
-    })?;
-    write_png(
-        &report_dir.join(results::CONNECTION_GAPS_PNG),
-        plot::SIZE,
-        |a| plot::draw_connection_gaps(a, d),
-    )?;
-    write_png(&report_dir.join(results::FIT_PNG), plot::fit_size(d), |a| {
-        plot::draw_fit(a, d)
-    })?;
-    write_png(&report_dir.join(results::LATENESS_PNG), plot::SIZE, |a| {
-        plot::draw_lateness(a, d)
-    })?;
+    for f in figures::FIGURES {
+        if let Draw::Run { size, draw } = f.draw {
+            write_png(&report_dir.join(f.file), size(d), |a| draw(a, d))?;
+        }
+    }
     let links = markdown::Links {
         results: Layout::link(report_dir, results_dir),
     };
@@ -124,14 +115,11 @@ pub fn render_scenario(
     }
     if recorded.sweep {
         let refs: Vec<Vec<&Dataset>> = sets.iter().map(|r| r.iter().collect()).collect();
-        write_png(&report_root.join(results::MODES_PNG), plot::SIZE, |a| {
-            plot::draw_modes(a, &refs)
-        })?;
-        write_png(
-            &report_root.join(results::DISTORTION_PNG),
-            plot::SIZE,
-            |a| plot::draw_distortion(a, &refs),
-        )?;
+        for f in figures::FIGURES {
+            if let Draw::Sweep(draw) = f.draw {
+                write_png(&report_root.join(f.file), plot::SIZE, |a| draw(a, &refs))?;
+            }
+        }
         let link = Layout::link(&report_root, &layout.scenario_results(&recorded.name));
         results::write(
             &report_root.join(results::README_MD),

@@ -13,30 +13,15 @@ mod tables;
 
 use std::fmt::Write as _;
 
+use super::format::short_p;
 use crate::dataset::Dataset;
 use crate::fidelity::Across;
 
 pub use across::AcrossRuns;
 pub use index::{IndexEntry, index_page};
-pub use reading::reading;
 pub use repeat_page::repeat_page;
 pub use run_page::{Links, run_page};
 pub use sweep_page::sweep_page;
-
-fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
-}
-
-/// A p-value: three decimals, or two significant digits below 0.001.
-fn p_md(p: f64) -> String {
-    if p == 0.0 {
-        "0".to_owned()
-    } else if p >= 0.001 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
 
 /// Figure `name` across runs as `mean ± half width` (just the mean from one run), formatted
 /// like [`fmt_figure`]; empty when no run had it. A p-value's half width has the mean's
@@ -65,7 +50,7 @@ fn fmt_figure(name: &str, v: f64) -> String {
     if name == "count" || name.ends_with("_n") {
         format!("{v:.1}")
     } else if name.ends_with("_p") {
-        p_md(v)
+        short_p(v)
     } else if name == "ks_d" {
         format!("{v:.3}")
     } else {

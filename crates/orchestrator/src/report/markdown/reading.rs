@@ -9,6 +9,7 @@ use super::across::{AcrossRuns, connected_at_once};
 use super::{ALL_AT_ONCE_MS, configured_mean_ms, signed_pct};
 use crate::dataset::Dataset;
 use crate::fidelity::Compared;
+use crate::scenario::ClientGroup;
 
 /// The plain-language reading of one run, generated from its numbers.
 pub fn reading(d: &Dataset) -> String {
@@ -35,6 +36,23 @@ pub fn reading(d: &Dataset) -> String {
     } else if conns > 1 {
         let _ = write!(s, " At most {open} were open at the same time.");
     }
+    connection_reading(&mut s, d, open);
+    for (g, group) in d.scenario.clients.iter().enumerate() {
+        group_reading(&mut s, d, g, group);
+    }
+    if let Some(latency) = d.mean_latency_ms(None) {
+        let _ = write!(
+            s,
+            " Messages reached the server {latency:.2} ms after their timestamp on average \
+             (one-way latency on the same host's clock, millisecond timestamps)."
+        );
+    }
+    s
+}
+
+/// What the connection gaps say: set by the server's pace or by the clients' connects.
+fn connection_reading(s: &mut String, d: &Dataset, open: usize) {
+    let conns = d.connections.len();
     let conn_gap = mean(&d.connection_gaps(None));
     let lifetimes: Vec<f64> = d
         .connections
@@ -83,64 +101,58 @@ pub fn reading(d: &Dataset) -> String {
             );
         }
     }
-    for (g, group) in d.scenario.clients.iter().enumerate() {
-        let gaps = d.data_gaps(Some(g));
-        let Some(observed) = mean(&gaps) else {
-            let _ = write!(s, " The `{}` group has no data gaps.", group.label);
-            continue;
-        };
-        match group.dist.mean_ms() {
-            Some(expected) => {
+}
+
+/// Group `g`'s data gaps against its configured mean and what its client drew.
+fn group_reading(s: &mut String, d: &Dataset, g: usize, group: &ClientGroup) {
+    let gaps = d.data_gaps(Some(g));
+    let Some(observed) = mean(&gaps) else {
+        let _ = write!(s, " The `{}` group has no data gaps.", group.label);
+        return;
+    };
+    match group.dist.mean_ms() {
+        Some(expected) => {
+            let _ = write!(
+                s,
+                " For `{}` ({}), the {} data gaps average {observed:.2} ms against a \
+                 configured mean of {expected:.2} ms ({})",
+                group.label,
+                group.dist.describe(),
+                gaps.len(),
+                signed_pct(observed, expected)
+            );
+        }
+        None => {
+            let _ = write!(
+                s,
+                " For `{}` ({}, no finite mean), the {} data gaps average {observed:.2} ms",
+                group.label,
+                group.dist.describe(),
+                gaps.len()
+            );
+        }
+    }
+    match d.mean_drawn_ms(Some(g)) {
+        Some(drawn) => {
+            let _ = write!(
+                s,
+                "; the intervals the client actually drew average {drawn:.2} ms, so the \
+                 server's measurement is {:.2} ms per gap away from the client's schedule",
+                observed - drawn
+            );
+            let from_config = group.dist.mean_ms().map(|e| (observed - e).abs());
+            if from_config.is_some_and(|c| c > 1.0 && (observed - drawn).abs() < 0.05 * c) {
                 let _ = write!(
                     s,
-                    " For `{}` ({}), the {} data gaps average {observed:.2} ms against a \
-                     configured mean of {expected:.2} ms ({})",
-                    group.label,
-                    group.dist.describe(),
-                    gaps.len(),
-                    signed_pct(observed, expected)
-                );
-            }
-            None => {
-                let _ = write!(
-                    s,
-                    " For `{}` ({}, no finite mean), the {} data gaps average {observed:.2} ms",
-                    group.label,
-                    group.dist.describe(),
+                    " and the difference from the configured mean comes from the {} draws \
+                     themselves, not from the server",
                     gaps.len()
                 );
             }
+            s.push('.');
         }
-        match d.mean_drawn_ms(Some(g)) {
-            Some(drawn) => {
-                let _ = write!(
-                    s,
-                    "; the intervals the client actually drew average {drawn:.2} ms, so the \
-                     server's measurement is {:.2} ms per gap away from the client's schedule",
-                    observed - drawn
-                );
-                let from_config = group.dist.mean_ms().map(|e| (observed - e).abs());
-                if from_config.is_some_and(|c| c > 1.0 && (observed - drawn).abs() < 0.05 * c) {
-                    let _ = write!(
-                        s,
-                        " and the difference from the configured mean comes from the {} draws \
-                         themselves, not from the server",
-                        gaps.len()
-                    );
-                }
-                s.push('.');
-            }
-            None => s.push('.'),
-        }
+        None => s.push('.'),
     }
-    if let Some(latency) = d.mean_latency_ms(None) {
-        let _ = write!(
-            s,
-            " Messages reached the server {latency:.2} ms after their timestamp on average \
-             (one-way latency on the same host's clock, millisecond timestamps)."
-        );
-    }
-    s
 }
 
 /// Which mode distorts connection and data gaps most and least, by mean KS D.

@@ -1,13 +1,14 @@
 //! `report/<scenario>/[<mode>/]README.md` of a repeated scenario: the runs of one mode and
 //! every figure as mean ± 95% confidence interval across them.
 
+use crate::report::format::cell_ms;
 use std::fmt::Write as _;
 
 use arrivals::stats::mean;
 
 use super::across::{AcrossRuns, across_value};
 use super::tables::groups_table;
-use super::{ms, pm, provenance};
+use super::{pm, provenance};
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared, DISTORTION_FIGURES, SUMMARY_FIGURES, Series};
 
@@ -65,6 +66,16 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
     out.push_str("## Client groups\n\n");
     groups_table(&mut out, first, false);
 
+    runs_table(&mut out, runs);
+
+    let a = AcrossRuns::of(runs);
+    distortion_across(&mut out, &a, n);
+    summary_across(&mut out, &a, n, results_link);
+    out
+}
+
+/// One row per run: its seed, counts, averages and KS distances, and a link to its page.
+fn runs_table(out: &mut String, runs: &[&Dataset]) {
     out.push_str("\n## Runs\n\n");
     out.push_str("| run | run seed | connections | messages | avg connection gap (ms) | avg data gap (ms) | data gaps: KS D | connection gaps: KS D | report |\n");
     out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
@@ -82,14 +93,16 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             d.scenario.run_seed(d.info.run),
             d.connections.len(),
             d.messages.len(),
-            ms(mean(&d.connection_gaps(None))),
-            ms(mean(&d.data_gaps(None))),
+            cell_ms(mean(&d.connection_gaps(None))),
+            cell_ms(mean(&d.data_gaps(None))),
             ks(Compared::Data),
             ks(Compared::Connection),
         );
     }
+}
 
-    let a = AcrossRuns::of(runs);
+/// The client-vs-server distances across the runs.
+fn distortion_across(out: &mut String, a: &AcrossRuns, n: usize) {
     out.push_str("\n## Client vs server across the runs\n\n");
     let _ = writeln!(
         out,
@@ -125,7 +138,10 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             f("ks_p")
         );
     }
+}
 
+/// Every figure of `summary.csv` across the runs.
+fn summary_across(out: &mut String, a: &AcrossRuns, n: usize, results_link: &str) {
     out.push_str("\n## Every summary figure across the runs\n\n");
     let _ = writeln!(
         out,
@@ -158,7 +174,6 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
             .collect();
         let _ = writeln!(out, "| {series} | {} | {} |", r.client, cells.join(" | "));
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `report/<scenario>/[<mode>/][run-<k>/]README.md`: the page of one run, with its
 //! statistics, goodness-of-fit and client-vs-server tables.
 
+use crate::report::figures;
+use crate::report::format::{cell_ms, short_p};
 use std::fmt::Write as _;
 
 use arrivals::Summary;
@@ -8,7 +10,7 @@ use arrivals::stats::mean;
 
 use super::reading::reading;
 use super::tables::groups_table;
-use super::{ALL_AT_ONCE_MS, ms, p_md, provenance, signed_pct};
+use super::{ALL_AT_ONCE_MS, provenance, signed_pct};
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared, Fit, Series};
 
@@ -80,10 +82,19 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         .iter()
         .filter(|r| matches!(r.fit, Fit::Fixed(_)))
         .collect();
+    fit_tables(out, &continuous, &fixed);
+    if fits.is_empty() {
+        out.push_str("No series has a distribution to be tested against.\n\n");
+    }
+    fit_reading(out, d, &continuous);
+}
+
+/// The fit tables: KS and AD for continuous distributions, the error for fixed intervals.
+fn fit_tables(out: &mut String, continuous: &[&&fidelity::Row], fixed: &[&&fidelity::Row]) {
     if !continuous.is_empty() {
         out.push_str("| group | configured | series | n | KS D | KS p | AD A² | AD p |\n");
         out.push_str("|---|---|---|---:|---:|---:|---:|---:|\n");
-        for r in &continuous {
+        for r in continuous {
             let Fit::Continuous { ks, ad } = r.fit else {
                 continue;
             };
@@ -95,9 +106,9 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
                 r.series.describe(),
                 ks.n,
                 ks.statistic,
-                p_md(ks.p_value),
+                short_p(ks.p_value),
                 ad.map_or_else(String::new, |a| format!("{:.3}", a.statistic)),
-                ad.map_or_else(String::new, |a| p_md(a.p_value)),
+                ad.map_or_else(String::new, |a| short_p(a.p_value)),
             );
         }
         out.push('\n');
@@ -108,7 +119,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         );
         out.push_str("| group | configured | series | n | mean \\|gap − T\\| | p99 | max |\n");
         out.push_str("|---|---|---|---:|---:|---:|---:|\n");
-        for r in &fixed {
+        for r in fixed {
             let Fit::Fixed(e) = r.fit else { continue };
             let _ = writeln!(
                 out,
@@ -124,13 +135,13 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
         }
         out.push('\n');
     }
-    if fits.is_empty() {
-        out.push_str("No series has a distribution to be tested against.\n\n");
-    }
-    // A reading of the server side: which of its series keep the configured shape.
+}
+
+/// A reading of the server side: which of its series keep the configured shape.
+fn fit_reading(out: &mut String, d: &Dataset, continuous: &[&&fidelity::Row]) {
     let mut kept = Vec::new();
     let mut lost = Vec::new();
-    for r in &continuous {
+    for r in continuous {
         let Fit::Continuous { ks, .. } = r.fit else {
             continue;
         };
@@ -141,7 +152,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
             "the {} of `{}` (KS p = {})",
             r.series.describe(),
             r.client,
-            p_md(ks.p_value)
+            short_p(ks.p_value)
         );
         if ks.p_value >= 0.05 {
             kept.push(what);
@@ -162,7 +173,7 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
                 ", but the {} fail the same test (p = {}): the departure is in the client's \
                  random draws, not added by the server",
                 source.describe(),
-                p_md(src.p_value)
+                short_p(src.p_value)
             );
         }
         lost.push(what);
@@ -197,10 +208,10 @@ fn comparison_table(out: &mut String, comparisons: &[fidelity::Comparison]) {
             c.client,
             c.client_n,
             c.server_n,
-            ms(c.client_mean_ms),
-            ms(c.server_mean_ms),
+            cell_ms(c.client_mean_ms),
+            cell_ms(c.server_mean_ms),
             c.ks.map_or_else(|| "n/a".to_owned(), |k| format!("{:.3}", k.statistic)),
-            c.ks.map_or_else(|| "n/a".to_owned(), |k| p_md(k.p_value)),
+            c.ks.map_or_else(|| "n/a".to_owned(), |k| short_p(k.p_value)),
         );
     }
 }
@@ -208,6 +219,55 @@ fn comparison_table(out: &mut String, comparisons: &[fidelity::Comparison]) {
 /// `report/<scenario>/[<mode>/][run-<k>/]README.md`: one run.
 pub fn run_page(d: &Dataset, links: &Links) -> String {
     let mut out = String::new();
+    header(&mut out, d, links);
+
+    out.push_str("## Client groups\n\n");
+    groups_table(&mut out, d, true);
+
+    let rows = fidelity::rows(d);
+    out.push_str("\n## What the server measured\n\n");
+    out.push_str("Gaps in milliseconds. A connection gap is the time since the previous accept (of any group); a data gap is the time since the previous message on the same connection, or since its accept for the first one.\n\n");
+    series_table(
+        &mut out,
+        &rows,
+        &[(Series::Connection, "connection"), (Series::Data, "data")],
+    );
+    if !d.info.server_printed.is_empty() {
+        out.push_str("\nThe server printed when it stopped:\n\n```\n");
+        for line in &d.info.server_printed {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push_str("```\n");
+    }
+
+    per_group_section(&mut out, d);
+
+    out.push_str("\n## What the clients did\n\n");
+    out.push_str("From the clients' event logs, in milliseconds: the gaps between the workers' connect calls (wall clock; `all` sorts every group's in time, as the server's accepts see them), the gaps between each worker's actual sends (the first from its schedule start), the intervals drawn from the distribution, and how late each send left (actual minus scheduled send time).\n\n");
+    series_table(
+        &mut out,
+        &rows,
+        &[
+            (Series::Connect, "connect"),
+            (Series::Send, "send"),
+            (Series::Drawn, "drawn interval"),
+            (Series::Lateness, "send lateness"),
+        ],
+    );
+
+    out.push_str("\n## Goodness of fit\n\n");
+    fit_section(&mut out, d, &rows);
+    let _ = write!(out, "{}\n\n", figures::FIT.embed());
+
+    lateness_section(&mut out, d);
+    comparison_section(&mut out, d);
+
+    plots_section(&mut out, d, links);
+    out
+}
+
+/// The title, description, mode, seed and provenance, and where the files are.
+fn header(out: &mut String, d: &Dataset, links: &Links) {
     let mut title = d.scenario.name.clone();
     if d.info.sweep {
         let _ = write!(title, " — mode `{}`", d.mode);
@@ -239,26 +299,10 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
          do not edit by hand.\n",
         links.results
     );
+}
 
-    out.push_str("## Client groups\n\n");
-    groups_table(&mut out, d, true);
-
-    let rows = fidelity::rows(d);
-    out.push_str("\n## What the server measured\n\n");
-    out.push_str("Gaps in milliseconds. A connection gap is the time since the previous accept (of any group); a data gap is the time since the previous message on the same connection, or since its accept for the first one.\n\n");
-    series_table(
-        &mut out,
-        &rows,
-        &[(Series::Connection, "connection"), (Series::Data, "data")],
-    );
-    if !d.info.server_printed.is_empty() {
-        out.push_str("\nThe server printed when it stopped:\n\n```\n");
-        for line in &d.info.server_printed {
-            let _ = writeln!(out, "{line}");
-        }
-        out.push_str("```\n");
-    }
-
+/// One row per client group: its connections, gaps and means.
+fn per_group_section(out: &mut String, d: &Dataset) {
     out.push_str("\n## Per client group\n\n");
     out.push_str("| group | connections | messages | mean data gap (ms) | configured mean (ms) | difference | mean drawn interval (ms) | mean send lateness (ms) | mean latency (ms) |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -282,11 +326,11 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             "| {} | {conns} | {} | {} | {} | {diff} | {} | {} | {} |",
             group.label,
             gaps.len(),
-            ms(observed),
-            ms(expected),
-            ms(d.mean_drawn_ms(Some(g))),
-            ms(mean(&lateness)),
-            ms(d.mean_latency_ms(Some(g)))
+            cell_ms(observed),
+            cell_ms(expected),
+            cell_ms(d.mean_drawn_ms(Some(g))),
+            cell_ms(mean(&lateness)),
+            cell_ms(d.mean_latency_ms(Some(g)))
         );
     }
     if !d.errors.is_empty() {
@@ -295,24 +339,10 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             let _ = writeln!(out, "- connection {conn}: {e}");
         }
     }
+}
 
-    out.push_str("\n## What the clients did\n\n");
-    out.push_str("From the clients' event logs, in milliseconds: the gaps between the workers' connect calls (wall clock; `all` sorts every group's in time, as the server's accepts see them), the gaps between each worker's actual sends (the first from its schedule start), the intervals drawn from the distribution, and how late each send left (actual minus scheduled send time).\n\n");
-    series_table(
-        &mut out,
-        &rows,
-        &[
-            (Series::Connect, "connect"),
-            (Series::Send, "send"),
-            (Series::Drawn, "drawn interval"),
-            (Series::Lateness, "send lateness"),
-        ],
-    );
-
-    out.push_str("\n## Goodness of fit\n\n");
-    fit_section(&mut out, d, &rows);
-    out.push_str("![fit](fit.png)\n\n");
-
+/// How late the clients sent, next to what the path and the server added.
+fn lateness_section(out: &mut String, d: &Dataset) {
     out.push_str("## Send lateness\n\n");
     out.push_str("How late the client sent (actual minus scheduled send time: its own timer and scheduling jitter) next to how much the server's data gap differs from the client's send gap for the same message (what the network and the server added), in milliseconds. When the second column is of the same size as the first, the server measured what the client did.\n\n");
     out.push_str("| group | sends | lateness p50 | p99 | max | messages | \\|data gap − send gap\\| p50 | p99 | max |\n");
@@ -336,12 +366,15 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
             cells(added)
         );
     }
-    out.push_str("\n![lateness](lateness.png)\n\n");
+    let _ = write!(out, "\n{}\n\n", figures::LATENESS.embed());
+}
 
+/// The KS distances between what the clients sent and what the server observed.
+fn comparison_section(out: &mut String, d: &Dataset) {
     out.push_str("## Client vs server\n\n");
     out.push_str("What the server observed against what the clients sent, as the two-sample Kolmogorov–Smirnov distance D between the two lists of gaps (0: the same distribution, 1: no overlap at all): the clients' send gaps against the server's data gaps, and the gaps between the clients' connect calls (every group, in time order) against the server's accept gaps.\n\n");
     let comparisons = fidelity::comparisons(d);
-    comparison_table(&mut out, &comparisons);
+    comparison_table(out, &comparisons);
     if let Some(c) = fidelity::overall(&comparisons, Compared::Connection)
         .and_then(|c| c.client_mean_ms)
         .filter(|v| *v < ALL_AT_ONCE_MS)
@@ -354,13 +387,29 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
              treats a connection process."
         );
     }
+}
 
+/// The reading, the plots and the links to the tables and logs.
+fn plots_section(out: &mut String, d: &Dataset, links: &Links) {
     out.push_str("\n## Reading\n\n");
     out.push_str(&reading(d));
     out.push_str("\n\n## Plots\n\n");
-    out.push_str("One bar per connection from accept to close, a dot per message received:\n\n![timeline](timeline.png)\n\n");
-    out.push_str("Data gaps per client group, with the configured distribution overlaid:\n\n![data gaps](data-gaps.png)\n\n");
-    out.push_str("The gap before each accept, in accept order:\n\n![connection gaps](connection-gaps.png)\n\n");
+    for (intro, figure) in [
+        (
+            "One bar per connection from accept to close, a dot per message received:",
+            figures::TIMELINE,
+        ),
+        (
+            "Data gaps per client group, with the configured distribution overlaid:",
+            figures::DATA_GAPS,
+        ),
+        (
+            "The gap before each accept, in accept order:",
+            figures::CONNECTION_GAPS,
+        ),
+    ] {
+        let _ = write!(out, "{intro}\n\n{}\n\n", figure.embed());
+    }
     let _ = writeln!(
         out,
         "Tables: [`connections.csv`]({0}/connections.csv), [`messages.csv`]({0}/messages.csv), \
@@ -369,7 +418,6 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
          [`run.json`]({0}/run.json).",
         links.results
     );
-    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `report/<scenario>/README.md` of a sweep: the server modes side by side, their distortion
 //! and how well each fits the configured distributions.
 
+use crate::report::figures;
 use std::fmt::Write as _;
 
 use super::across::{AcrossRuns, across_value, connected_at_once};
@@ -161,12 +162,13 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
     };
     let _ = writeln!(
         out,
-        "\n![modes](modes.png)\n\n## Mode distortion\n\n\
+        "\n{}\n\n## Mode distortion\n\n\
          How far each mode's measurements are from what the clients did: the two-sample \
          Kolmogorov–Smirnov distance D between the clients' send gaps and the server's data \
          gaps (every group pooled), and between the gaps of the clients' connect calls (every \
          group, in time order) and the server's accept gaps, with its p-value. D is 0 for the \
          same distribution and 1 for lists that do not overlap at all{}{link}.\n",
+        figures::MODES.embed(),
         if repeat > 1 {
             format!("; mean ± half width of the 95 % confidence interval over the {repeat} runs")
         } else {
@@ -196,7 +198,7 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
     if aggregated.iter().any(|(_, a)| connected_at_once(a)) {
         let _ = write!(out, "\n{AT_ONCE_NOTE}\n");
     }
-    out.push_str("\n![distortion](distortion.png)\n\n");
+    let _ = write!(out, "\n{}\n\n", figures::DISTORTION.embed());
     server_fit_table(&mut out, sets);
     out.push_str("## Reading\n\n");
     out.push_str(&distortion_reading(&aggregated));

@@ -1,11 +1,12 @@
 //! The tables several pages share: client groups, one mode per row, and mode distortion.
 
+use crate::report::format::cell_ms;
 use std::fmt::Write as _;
 
 use arrivals::stats::mean;
 
 use super::across::{AcrossRuns, connected_at_once};
-use super::{configured_mean_ms, ms, pm};
+use super::{configured_mean_ms, pm};
 use crate::dataset::Dataset;
 use crate::fidelity::Compared;
 
@@ -28,7 +29,7 @@ pub(super) fn groups_table(out: &mut String, d: &Dataset, seeds: bool) {
             g.workers,
             g.intervals,
             g.dist.describe(),
-            ms(g.dist.mean_ms()),
+            cell_ms(g.dist.mean_ms()),
             g.start_after_ms
         );
         if seeds {
@@ -51,11 +52,11 @@ pub(super) fn mode_row(d: &Dataset) -> String {
         d.connections.len(),
         d.messages.len(),
         d.max_concurrent(),
-        ms(mean(&d.connection_gaps(None))),
-        ms(mean(&d.data_gaps(None))),
-        ms(configured_mean_ms(d)),
-        ms(d.mean_latency_ms(None)),
-        ms(mean(
+        cell_ms(mean(&d.connection_gaps(None))),
+        cell_ms(mean(&d.data_gaps(None))),
+        cell_ms(configured_mean_ms(d)),
+        cell_ms(d.mean_latency_ms(None)),
+        cell_ms(mean(
             &d.connections
                 .iter()
                 .map(|c| c.lifetime_ms(d.end_ms))

@@ -4,7 +4,10 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, GRID, PlotError, caption_style, fmt_ms, group_color, legend, title_style};
+use arrivals::Distribution;
+use plotters::coord::types::RangedCoordf64;
+
+use super::{FONT, GRID, PlotError, caption_style, group_color, legend, plot_ms, title_style};
 use crate::dataset::Dataset;
 
 /// `connection-gaps.png`: the gap before each accepted connection, in accept order, on a
@@ -47,18 +50,7 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
             .map(|p| p.1)
             .chain(previous.iter().map(|p| p.1))
     };
-    // A single group's connection process, if it has one: its 5–95 % band and median.
-    let process = match d.scenario.clients.as_slice() {
-        [only] => only.connect.map(|c| {
-            (
-                c,
-                c.quantile_ms(0.05).max(1e-3),
-                c.quantile_ms(0.5).max(1e-3),
-                c.quantile_ms(0.95).max(1e-3),
-            )
-        }),
-        _ => None,
-    };
+    let process = connection_process(d);
     let band = process.iter().flat_map(|p| [p.1, p.3]);
     let min = all().chain(band.clone()).fold(f64::INFINITY, f64::min);
     let max = all().chain(band).fold(0.0, f64::max);
@@ -87,37 +79,77 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels((d.connections.len() + 2).min(30))
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)
         .draw()?;
-    if let Some((c, q05, q50, q95)) = process {
-        let shade = RGBColor(120, 120, 120);
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(0.5, q05), (n + 0.5, q95)],
-                shade.mix(0.15).filled(),
-            )))?
-            .label(format!(
-                "clients' connection process: {}; 5–95 % band",
-                c.describe()
-            ))
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 6), (x + 18, y + 6)], shade.mix(0.3).filled())
-            });
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(0.5, q50), (n + 0.5, q50)],
-                4,
-                4,
-                shade.stroke_width(2),
-            ))?
-            .label(format!("its median gap, {} ms", fmt_ms(q50)))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], shade.stroke_width(2))
-            });
+    if let Some(p) = process {
+        draw_process(&mut chart, p, n)?;
     }
+    draw_group_gaps(&mut chart, d, &points, lo)?;
+    draw_previous_and_mean(&mut chart, d, &previous, n)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    Ok(())
+}
+
+/// The chart of this figure: accept order against a log scale of ms.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// A single group's connection process, if it has one: the distribution, and its 5 %,
+/// median and 95 % gaps.
+fn connection_process(d: &Dataset) -> Option<(Distribution, f64, f64, f64)> {
+    match d.scenario.clients.as_slice() {
+        [only] => only.connect.map(|c| {
+            (
+                c,
+                c.quantile_ms(0.05).max(1e-3),
+                c.quantile_ms(0.5).max(1e-3),
+                c.quantile_ms(0.95).max(1e-3),
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// The connection process's 5–95 % band and median across the chart.
+fn draw_process<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    (c, q05, q50, q95): (Distribution, f64, f64, f64),
+    n: f64,
+) -> Result<(), PlotError> {
+    let shade = RGBColor(120, 120, 120);
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0.5, q05), (n + 0.5, q95)],
+            shade.mix(0.15).filled(),
+        )))?
+        .label(format!(
+            "clients' connection process: {}; 5–95 % band",
+            c.describe()
+        ))
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 6), (x + 18, y + 6)], shade.mix(0.3).filled())
+        });
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(0.5, q50), (n + 0.5, q50)],
+            4,
+            4,
+            shade.stroke_width(2),
+        ))?
+        .label(format!("its median gap, {} ms", plot_ms(q50)))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], shade.stroke_width(2)));
+    Ok(())
+}
+
+/// A stem and a labelled dot per gap, in the colour of the group that opened the connection.
+fn draw_group_gaps<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    d: &Dataset,
+    points: &[(f64, f64, Option<usize>)],
+    lo: f64,
+) -> Result<(), PlotError> {
     let groups = d.scenario.clients.len();
     let mut keys: Vec<Option<usize>> = (0..groups).map(Some).collect();
     if points.iter().any(|p| p.2.is_none()) {
@@ -142,12 +174,22 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
             .legend(move |(x, y)| Circle::new((x + 9, y), 6, color.filled()));
         chart.draw_series(mine.iter().map(|&(x, y)| {
             Text::new(
-                fmt_ms(y),
+                plot_ms(y),
                 (x + 0.04, y),
                 (FONT, 14).into_font().color(&BLACK),
             )
         }))?;
     }
+    Ok(())
+}
+
+/// The lifetime of the connection before each gap, and the mean gap the server prints.
+fn draw_previous_and_mean<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    d: &Dataset,
+    previous: &[(f64, f64)],
+    n: f64,
+) -> Result<(), PlotError> {
     chart
         .draw_series(
             previous
@@ -164,9 +206,11 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
                 6,
                 BLACK.stroke_width(2),
             ))?
-            .label(format!("mean {} ms (what the server prints)", fmt_ms(mean)))
+            .label(format!(
+                "mean {} ms (what the server prints)",
+                plot_ms(mean)
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }

@@ -5,14 +5,52 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, fmt_ms,
-    legend, mode_label, title_style, value_bars,
+    CLIENT_COLOR, FONT, GRID, PALETTE, PlotError, SERVER_COLOR, SIZE, caption_style, legend,
+    mode_label, plot_ms, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared};
 
 /// Per-mode figures of `distortion.png`: mean and 95% CI half width over the mode's runs.
 type Spread = Option<(f64, Option<f64>)>;
+
+/// The figures of one mode in `distortion.png`.
+struct ModeFigures {
+    name: String,
+    data_d: Spread,
+    conn_d: Spread,
+    client_gap: Spread,
+    server_gap: Spread,
+}
+
+/// Label, colour, offset of the bar in its mode's slot, and the figure it shows.
+type Bars = (&'static str, RGBColor, f64, fn(&ModeFigures) -> Spread);
+
+/// Each mode's figures (modes without runs are left out).
+fn mode_figures(sets: &[Vec<&Dataset>]) -> Vec<ModeFigures> {
+    sets.iter()
+        .filter_map(|runs| {
+            let mode = runs.first()?.mode;
+            let per_run: Vec<Vec<fidelity::Comparison>> =
+                runs.iter().map(|d| fidelity::comparisons(d)).collect();
+            let spread = |f: &dyn Fn(&fidelity::Comparison) -> Option<f64>, c: Compared| {
+                let v: Vec<f64> = per_run
+                    .iter()
+                    .filter_map(|cs| fidelity::overall(cs, c).and_then(f))
+                    .collect();
+                arrivals::gof::mean_ci95(&v)
+            };
+            let ks = |c: &fidelity::Comparison| c.ks.map(|k| k.statistic);
+            Some(ModeFigures {
+                name: mode.name().to_owned(),
+                data_d: spread(&ks, Compared::Data),
+                conn_d: spread(&ks, Compared::Connection),
+                client_gap: spread(&|c| c.client_mean_ms, Compared::Connection),
+                server_gap: spread(&|c| c.server_mean_ms, Compared::Connection),
+            })
+        })
+        .collect()
+}
 
 /// `distortion.png` of a sweep: per mode, the two-sample KS distance between what the
 /// clients sent and what the server observed, for data gaps and connection gaps (left; with
@@ -37,47 +75,26 @@ pub fn draw_distortion<DB: DrawingBackend>(
     );
     let area = root.titled(&title, title_style())?;
     let (left, right) = area.split_horizontally(SIZE.0 * 11 / 20);
-    struct ModeFigures {
-        name: String,
-        data_d: Spread,
-        conn_d: Spread,
-        client_gap: Spread,
-        server_gap: Spread,
-    }
-    let figures: Vec<ModeFigures> = sets
-        .iter()
-        .filter_map(|runs| {
-            let mode = runs.first()?.mode;
-            let per_run: Vec<Vec<fidelity::Comparison>> =
-                runs.iter().map(|d| fidelity::comparisons(d)).collect();
-            let spread = |f: &dyn Fn(&fidelity::Comparison) -> Option<f64>, c: Compared| {
-                let v: Vec<f64> = per_run
-                    .iter()
-                    .filter_map(|cs| fidelity::overall(cs, c).and_then(f))
-                    .collect();
-                arrivals::gof::mean_ci95(&v)
-            };
-            let ks = |c: &fidelity::Comparison| c.ks.map(|k| k.statistic);
-            Some(ModeFigures {
-                name: mode.name().to_owned(),
-                data_d: spread(&ks, Compared::Data),
-                conn_d: spread(&ks, Compared::Connection),
-                client_gap: spread(&|c| c.client_mean_ms, Compared::Connection),
-                server_gap: spread(&|c| c.server_mean_ms, Compared::Connection),
-            })
-        })
-        .collect();
+    let figures = mode_figures(sets);
+    draw_ks(&left, &figures, repeats)?;
+    draw_mean_gaps(&right, &figures)
+}
+
+/// Left: KS D per mode, data and connection gaps side by side, its key above it.
+fn draw_ks<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    figures: &[ModeFigures],
+    repeats: usize,
+) -> Result<(), PlotError> {
     let m = figures.len() as f64;
     let names: Vec<String> = figures.iter().map(|f| f.name.clone()).collect();
     let x_fmt = |x: &f64| mode_label(&names, *x);
-
-    // Left: KS D per mode, data and connection gaps side by side, its key above it.
-    let (key, left) = left.split_vertically(if repeats > 1 { 112 } else { 90 });
+    let (key, area) = area.split_vertically(if repeats > 1 { 112 } else { 90 });
     let key = key.titled(
         "two-sample KS distance, clients vs server (0: same, 1: no overlap)",
         caption_style(),
     )?;
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(&area)
         .margin(12)
         .x_label_area_size(50)
         .y_label_area_size(60)
@@ -96,8 +113,6 @@ pub fn draw_distortion<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .bold_line_style(GRID)
         .draw()?;
-    // Label, colour, offset of the bar in its mode's slot, and the figure it shows.
-    type Bars = (&'static str, RGBColor, f64, fn(&ModeFigures) -> Spread);
     let kinds: [Bars; 2] = [
         (
             "data gaps: client send gaps vs server data gaps",
@@ -155,6 +170,14 @@ pub fn draw_distortion<DB: DrawingBackend>(
             true,
         ));
     }
+    draw_key(&key, &keys)
+}
+
+/// The key of the KS panel: a swatch per kind of bar (a whisker for the interval).
+fn draw_key<DB: DrawingBackend>(
+    key: &DrawingArea<DB, Shift>,
+    keys: &[(String, RGBColor, bool)],
+) -> Result<(), PlotError> {
     let text = (FONT, 15).into_font().color(&BLACK);
     for (i, (label, color, whisker)) in keys.iter().enumerate() {
         let y = 20 + 22 * i as i32;
@@ -168,8 +191,17 @@ pub fn draw_distortion<DB: DrawingBackend>(
         }
         key.draw(&Text::new(label.clone(), (102, y - 8), text.clone()))?;
     }
+    Ok(())
+}
 
-    // Right: mean connection gap per mode, clients vs server, log scale.
+/// Right: mean connection gap per mode, clients vs server, log scale.
+fn draw_mean_gaps<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    figures: &[ModeFigures],
+) -> Result<(), PlotError> {
+    let m = figures.len() as f64;
+    let names: Vec<String> = figures.iter().map(|f| f.name.clone()).collect();
+    let x_fmt = |x: &f64| mode_label(&names, *x);
     let values: Vec<f64> = figures
         .iter()
         .flat_map(|f| [f.client_gap, f.server_gap])
@@ -179,7 +211,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
         .collect();
     let lo = (values.iter().copied().fold(f64::INFINITY, f64::min) / 4.0).max(1e-3);
     let hi = (values.iter().copied().fold(0.0, f64::max) * 8.0).max(lo * 10.0);
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(area)
         .caption("mean connection gap", caption_style())
         .margin(12)
         .x_label_area_size(50)
@@ -193,7 +225,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels(figures.len() + 2)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)

@@ -6,25 +6,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    CLIENT_COLOR, FONT, GRID, PlotError, SERVER_COLOR, SIZE, axis_decimals, caption_style, fmt_ms,
-    gap_range, title_style,
+    CLIENT_COLOR, FONT, GRID, PlotError, SERVER_COLOR, SIZE, axis_decimals, caption_style,
+    gap_range, plot_ms, short_p, title_style,
 };
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Fit};
 
 /// Colour of the drawn intervals in `fit.png`.
 const DRAWN_COLOR: RGBColor = RGBColor(160, 160, 160);
-
-/// A p-value for a legend: three significant digits, in scientific notation when tiny.
-fn fmt_p(p: f64) -> String {
-    if p == 0.0 {
-        "0".to_owned()
-    } else if p >= 0.001 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
 
 /// The ECDF of ascending `sorted` as a step line from `x_lo` to `x_hi`.
 fn ecdf_steps(sorted: &[f64], x_lo: f64, x_hi: f64) -> Vec<(f64, f64)> {
@@ -202,9 +191,21 @@ fn draw_fit_row<DB: DrawingBackend>(
         .iter()
         .map(|s| arrivals::gof::sorted(&s.values))
         .collect();
+    let entries = draw_ecdf(&left, dist, series, &sorted)?;
+    draw_qq(&middle, dist, series, &sorted)?;
+    draw_key(&key, &entries)
+}
+
+/// Left: each series' ECDF against the configured CDF. Returns the key's entries.
+fn draw_ecdf<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    dist: &Distribution,
+    series: &[FitSeries],
+    sorted: &[Vec<f64>],
+) -> Result<Vec<KeyEntry>, PlotError> {
     let all: Vec<f64> = sorted.iter().flatten().copied().collect();
     let (lo, hi) = gap_range(dist, &all);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -222,13 +223,13 @@ fn draw_fit_row<DB: DrawingBackend>(
         .bold_line_style(GRID)
         .draw()?;
     let mut entries = Vec::new();
-    for (s, values) in series.iter().zip(&sorted) {
+    for (s, values) in series.iter().zip(sorted) {
         let detail = match fidelity::fit(values, dist) {
             Fit::Continuous { ks, ad } => format!(
                 "KS D {:.3} · p {}{}",
                 ks.statistic,
-                fmt_p(ks.p_value),
-                ad.map_or_else(String::new, |a| format!(" · AD p {}", fmt_p(a.p_value)))
+                short_p(ks.p_value),
+                ad.map_or_else(String::new, |a| format!(" · AD p {}", short_p(a.p_value)))
             ),
             _ => "no values".to_owned(),
         };
@@ -270,11 +271,19 @@ fn draw_fit_row<DB: DrawingBackend>(
         title: "y = x (right): measured".to_owned(),
         detail: "quantiles equal the configured ones".to_owned(),
     });
+    Ok(entries)
+}
 
-    // QQ: sample quantiles against the configured ones, on equal axes.
+/// Middle: sample quantiles against the configured ones, on equal axes.
+fn draw_qq<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    dist: &Distribution,
+    series: &[FitSeries],
+    sorted: &[Vec<f64>],
+) -> Result<(), PlotError> {
     let pairs: Vec<(&FitSeries, Vec<(f64, f64)>)> = series
         .iter()
-        .zip(&sorted)
+        .zip(sorted)
         .filter(|(s, _)| s.qq)
         .map(|(s, v)| {
             (
@@ -290,7 +299,7 @@ fn draw_fit_row<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.05;
-    let mut chart = ChartBuilder::on(&middle)
+    let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -323,7 +332,7 @@ fn draw_fit_row<DB: DrawingBackend>(
             }
         }))?;
     }
-    draw_key(&key, &entries)
+    Ok(())
 }
 
 fn draw_fixed_row<DB: DrawingBackend>(
@@ -359,7 +368,7 @@ fn draw_fixed_row<DB: DrawingBackend>(
         .build_cartesian_2d(lo..hi, 0.0..1.02)?;
     chart
         .configure_mesh()
-        .x_desc(format!("gap − T (ms), T = {} ms", fmt_ms(t)))
+        .x_desc(format!("gap − T (ms), T = {} ms", plot_ms(t)))
         .y_desc("fraction ≤ x")
         .axis_desc_style((FONT, 15))
         .label_style((FONT, 13))
@@ -382,9 +391,9 @@ fn draw_fixed_row<DB: DrawingBackend>(
         let detail = match fidelity::fit(&s.values, dist) {
             Fit::Fixed(e) => format!(
                 "|gap − T| mean {} · p99 {} · max {} ms",
-                fmt_ms(e.mean),
-                fmt_ms(e.p99),
-                fmt_ms(e.max)
+                plot_ms(e.mean),
+                plot_ms(e.p99),
+                plot_ms(e.max)
             ),
             _ => "no values".to_owned(),
         };

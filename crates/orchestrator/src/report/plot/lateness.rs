@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PlotError, SIZE, caption_style, fmt_log_tick, fmt_ms, group_color, legend,
+    FONT, GRID, PlotError, SIZE, caption_style, fmt_log_tick, group_color, legend, plot_ms,
     title_style,
 };
 use crate::dataset::Dataset;
@@ -89,57 +89,95 @@ pub fn draw_lateness<DB: DrawingBackend>(
             1usize,
         ),
     ];
+    let axes = Axes {
+        lo,
+        hi,
+        y_max,
+        edges: &edges,
+    };
     for (panel, caption, x_desc, values, which) in panels {
-        let mut chart = ChartBuilder::on(&panel)
-            .caption(caption, caption_style())
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(65)
-            .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("fraction of messages")
-            .axis_desc_style((FONT, 15))
-            .label_style((FONT, 13))
-            .x_label_formatter(&|x| fmt_log_tick(*x))
-            .y_labels(6)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .draw()?;
-        for (g, group) in d.scenario.clients.iter().enumerate() {
-            let color = group_color(Some(g));
-            let fractions = if which == 0 { &hists[g].0 } else { &hists[g].1 };
-            let mut outline = vec![(edges[0], 0.0)];
-            for (i, f) in fractions.iter().enumerate() {
-                outline.push((edges[i], *f));
-                outline.push((edges[i + 1], *f));
-            }
-            outline.push((edges[bins as usize], 0.0));
-            chart.draw_series(std::iter::once(Polygon::new(
-                outline.clone(),
-                color.mix(0.12).filled(),
-            )))?;
-            let label = match arrivals::Summary::of(&values[g]) {
-                Some(s) => format!(
-                    "{}: p50 {} · p99 {} · max {} ms",
-                    group.label,
-                    fmt_ms(s.median),
-                    fmt_ms(s.p99),
-                    fmt_ms(s.max)
-                ),
-                None => format!("{}: no messages", group.label),
-            };
-            chart
-                .draw_series(LineSeries::new(outline, color.stroke_width(2)))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.mix(0.5).filled())
-                });
-        }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        let fractions: Vec<&Vec<f64>> = hists
+            .iter()
+            .map(|h| if which == 0 { &h.0 } else { &h.1 })
+            .collect();
+        draw_panel(&panel, (caption, x_desc), d, values, &fractions, &axes)?;
     }
+    Ok(())
+}
+
+/// The log x axis and the y range both panels share, and the histogram's bin edges.
+struct Axes<'a> {
+    lo: f64,
+    hi: f64,
+    y_max: f64,
+    edges: &'a [f64],
+}
+
+/// One panel: per group, the histogram of `values` (as `fractions` per bin) and its
+/// quantiles in the legend.
+fn draw_panel<DB: DrawingBackend>(
+    panel: &DrawingArea<DB, Shift>,
+    (caption, x_desc): (&str, &str),
+    d: &Dataset,
+    values: &[Vec<f64>],
+    fractions: &[&Vec<f64>],
+    axes: &Axes<'_>,
+) -> Result<(), PlotError> {
+    let Axes {
+        lo,
+        hi,
+        y_max,
+        edges,
+    } = *axes;
+    let mut chart = ChartBuilder::on(panel)
+        .caption(caption, caption_style())
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(65)
+        .build_cartesian_2d((lo..hi).log_scale(), 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("fraction of messages")
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 13))
+        .x_label_formatter(&|x| fmt_log_tick(*x))
+        .y_labels(6)
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .draw()?;
+    for (g, group) in d.scenario.clients.iter().enumerate() {
+        let color = group_color(Some(g));
+        let fractions = fractions[g];
+        let mut outline = vec![(edges[0], 0.0)];
+        for (i, f) in fractions.iter().enumerate() {
+            outline.push((edges[i], *f));
+            outline.push((edges[i + 1], *f));
+        }
+        outline.push((edges[edges.len() - 1], 0.0));
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline.clone(),
+            color.mix(0.12).filled(),
+        )))?;
+        let label = match arrivals::Summary::of(&values[g]) {
+            Some(s) => format!(
+                "{}: p50 {} · p99 {} · max {} ms",
+                group.label,
+                plot_ms(s.median),
+                plot_ms(s.p99),
+                plot_ms(s.max)
+            ),
+            None => format!("{}: no messages", group.label),
+        };
+        chart
+            .draw_series(LineSeries::new(outline, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.mix(0.5).filled())
+            });
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 

@@ -18,6 +18,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::format::{plot_ms, short_p};
+
 pub use connection_gaps::draw_connection_gaps;
 pub use data_gaps::draw_data_gaps;
 pub use distortion::draw_distortion;
@@ -115,22 +117,6 @@ fn caption_style() -> TextStyle<'static> {
     (FONT, 18).into_font().color(&BLACK)
 }
 
-/// A value in milliseconds with a precision that suits its size.
-pub fn fmt_ms(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".to_owned()
-    } else if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 0.1 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
 /// A tick label of a logarithmic axis: at most three decimals, trailing zeros dropped.
 fn fmt_log_tick(v: f64) -> String {
     let s = format!("{v:.3}");
@@ -182,7 +168,7 @@ fn value_bars<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
     chart.draw_series(bars.iter().map(|&(x, v)| {
         Text::new(
-            fmt_ms(v),
+            plot_ms(v),
             text_at(x, v),
             (FONT, 13).into_font().color(&BLACK),
         )
@@ -271,13 +257,5 @@ mod tests {
         assert_eq!(fmt_log_tick(0.001), "0.001");
         assert_eq!(fmt_log_tick(0.1), "0.1");
         assert_eq!(fmt_log_tick(10.0), "10");
-    }
-
-    #[test]
-    fn ms_precision_follows_magnitude() {
-        assert_eq!(fmt_ms(1033.516), "1034");
-        assert_eq!(fmt_ms(12.34), "12.3");
-        assert_eq!(fmt_ms(0.3), "0.30");
-        assert_eq!(fmt_ms(0.0123), "0.012");
     }
 }

@@ -5,8 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, fmt_ms, legend, mode_label,
-    title_style, value_bars,
+    FONT, GRID, PALETTE, PlotError, SIZE, axis_decimals, caption_style, legend, mode_label,
+    plot_ms, title_style, value_bars,
 };
 use crate::dataset::Dataset;
 
@@ -43,8 +43,24 @@ pub fn draw_modes<DB: DrawingBackend>(
     let area = root.titled(&title, title_style())?;
     let (left, right) = area.split_horizontally(SIZE.0 * 9 / 20);
     let (upper_left, lower_left) = left.split_vertically(SIZE.1 * 11 / 20);
+    draw_averages(&upper_left, sets, repeats)?;
+    draw_added(&lower_left, sets)?;
+    draw_data_gap_cdfs(&right, sets, first)
+}
 
-    // Upper left: average connection gap and average data gap per mode, log scale.
+/// The modes' names, in sweep order (the x axis of the left panels).
+fn mode_names(sets: &[Vec<&Dataset>]) -> Vec<String> {
+    sets.iter()
+        .filter_map(|runs| Some(runs.first()?.mode.name().to_owned()))
+        .collect()
+}
+
+/// Upper left: average connection gap and average data gap per mode, log scale.
+fn draw_averages<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    sets: &[Vec<&Dataset>],
+    repeats: usize,
+) -> Result<(), PlotError> {
     let averages: Vec<(String, Option<f64>, Option<f64>)> = sets
         .iter()
         .filter_map(|runs| {
@@ -65,7 +81,7 @@ pub fn draw_modes<DB: DrawingBackend>(
     let lo = (values.iter().copied().fold(f64::INFINITY, f64::min) / 4.0).max(1e-3);
     let hi = (values.iter().copied().fold(0.0, f64::max) * 12.0).max(lo * 10.0);
     let m = sets.len() as f64;
-    let mut chart = ChartBuilder::on(&upper_left)
+    let mut chart = ChartBuilder::on(area)
         .caption(
             if repeats > 1 {
                 "average gaps per mode (mean over runs)"
@@ -78,7 +94,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5..m - 0.5, (lo..hi).log_scale())?;
-    let names: Vec<String> = averages.iter().map(|a| a.0.clone()).collect();
+    let names = mode_names(sets);
     let x_fmt = |x: &f64| mode_label(&names, *x);
     chart
         .configure_mesh()
@@ -88,7 +104,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .x_labels(sets.len() + 2)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| fmt_ms(*y))
+        .y_label_formatter(&|y| plot_ms(*y))
         .disable_x_mesh()
         .light_line_style(WHITE)
         .bold_line_style(GRID)
@@ -111,8 +127,14 @@ pub fn draw_modes<DB: DrawingBackend>(
         })?;
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
+}
 
-    // Lower left: what the server added to each interval the client drew.
+/// Lower left: what the server added to each interval the client drew.
+fn draw_added<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    sets: &[Vec<&Dataset>],
+) -> Result<(), PlotError> {
     let added: Vec<Vec<f64>> = sets
         .iter()
         .map(|runs| {
@@ -128,7 +150,10 @@ pub fn draw_modes<DB: DrawingBackend>(
     let a_lo = added.iter().flatten().copied().fold(0.0, f64::min);
     let a_hi = added.iter().flatten().copied().fold(0.0, f64::max);
     let pad = ((a_hi - a_lo) * 0.08).max(0.01);
-    let mut chart = ChartBuilder::on(&lower_left)
+    let m = sets.len() as f64;
+    let names = mode_names(sets);
+    let x_fmt = |x: &f64| mode_label(&names, *x);
+    let mut chart = ChartBuilder::on(area)
         .caption(
             "data gap − interval the client drew (bar: median)",
             caption_style(),
@@ -168,8 +193,15 @@ pub fn draw_modes<DB: DrawingBackend>(
             ))?;
         }
     }
+    Ok(())
+}
 
-    // Right: empirical CDF of the data gaps per mode, and the configured mixture.
+/// Right: empirical CDF of the data gaps per mode, and the configured mixture.
+fn draw_data_gap_cdfs<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    sets: &[Vec<&Dataset>],
+    first: &Dataset,
+) -> Result<(), PlotError> {
     let all_max = sets
         .iter()
         .flatten()
@@ -196,7 +228,7 @@ pub fn draw_modes<DB: DrawingBackend>(
         .map(|g| g.dist.quantile_ms(0.995))
         .fold(0.0, f64::max);
     let x_hi = all_max.max(theory_hi).max(1e-3) * 1.05;
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(area)
         .caption("data gaps: fraction at most x, per mode", caption_style())
         .margin(12)
         .x_label_area_size(50)

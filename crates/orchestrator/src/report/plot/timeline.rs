@@ -1,6 +1,7 @@
 //! `timeline.png`: when each connection was open and when each message arrived.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{FONT, GRID, PlotError, caption_style, group_color, legend, title_style};
@@ -32,8 +33,6 @@ pub fn draw_timeline<DB: DrawingBackend>(
         .fold(0.0, f64::max);
     let x_max = (last_ms / 1e3 * 1.03).max(0.001);
     let rows = n as f64;
-    // Row of the i-th accepted connection: the first is on top.
-    let row = |i: usize| rows - i as f64;
     // Empty rows above the first connection leave room for the legend.
     let groups = d.scenario.clients.len();
     let unmatched = d.connections.iter().any(|c| c.group.is_none());
@@ -77,6 +76,26 @@ pub fn draw_timeline<DB: DrawingBackend>(
         .bold_line_style(GRID)
         .draw()?;
 
+    draw_spans_and_messages(&mut chart, d, rows, unmatched)?;
+    chart
+        .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+        .label("connection open (accept → close)")
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], BLACK.stroke_width(1)));
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
+}
+
+/// Per group, a bar per connection from accept to close; a dot per message received.
+fn draw_spans_and_messages<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    d: &Dataset,
+    rows: f64,
+    unmatched: bool,
+) -> Result<(), PlotError> {
+    let end = |c: &crate::dataset::Connection| c.close_ms.unwrap_or(d.end_ms);
+    // Row of the i-th accepted connection: the first is on top.
+    let row = |i: usize| rows - i as f64;
+    let groups = d.scenario.clients.len();
     let mut keys: Vec<Option<usize>> = (0..groups).map(Some).collect();
     if unmatched {
         keys.push(None);
@@ -123,10 +142,5 @@ pub fn draw_timeline<DB: DrawingBackend>(
         .draw_series(dots)?
         .label("message received")
         .legend(|(x, y)| Circle::new((x + 9, y), 4, BLACK.filled()));
-    chart
-        .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-        .label("connection open (accept → close)")
-        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], BLACK.stroke_width(1)));
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }

@@ -469,7 +469,7 @@ mod tests {
         for text in texts {
             for &f in &floats {
                 k += 1;
-                let some = k % 2 == 0;
+                let some = k.is_multiple_of(2);
                 let m = MessageFields {
                     conn: k as u64,
                     seq: u64::MAX - k as u64,

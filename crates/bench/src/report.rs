@@ -58,7 +58,17 @@ impl RunInfo {
             git_dirty: git(repo, &["status", "--porcelain", "--untracked-files=no"])
                 .is_some_and(|s| !s.is_empty()),
             date: arrivals::clock::utc_now(),
-            bin_dir: bins.dir.display().to_string(),
+            // Relative to the repository when inside it: a local absolute path says nothing
+            // to a reader elsewhere.
+            bin_dir: std::path::absolute(&bins.dir)
+                .ok()
+                .and_then(|d| {
+                    let repo = std::path::absolute(repo).ok()?;
+                    d.strip_prefix(&repo).ok().map(Path::to_path_buf)
+                })
+                .unwrap_or_else(|| bins.dir.clone())
+                .display()
+                .to_string(),
             bin_git_commit: git(&bins.dir, &["rev-parse", "HEAD"]).unwrap_or_else(unknown),
             kernel: proc_file("/proc/sys/kernel/osrelease"),
             server_version: version(&bins.server),

@@ -70,9 +70,8 @@ fn agreed_count(stopped: &Stopped, numbered: bool) -> u64 {
     printed
 }
 
-fn a_complete_flood_is_counted_exactly(mode: &str) {
-    let server = Server::start(mode, &[]);
-    let port = server.port;
+/// `PEERS` peers each send `LINES` lines, close, and wait until the server has closed too.
+fn flood_to_the_end(port: u16) {
     let peers: Vec<_> = (1..=PEERS)
         .map(|w| {
             thread::spawn(move || {
@@ -85,6 +84,11 @@ fn a_complete_flood_is_counted_exactly(mode: &str) {
     for p in peers {
         p.join().expect("peer");
     }
+}
+
+fn a_complete_flood_is_counted_exactly(mode: &str) {
+    let server = Server::start(mode, &[]);
+    flood_to_the_end(server.port);
     let stopped = server.stop(libc::SIGINT);
     assert_eq!(
         agreed_count(&stopped, true),
@@ -127,19 +131,7 @@ fn a_sigint_mid_flood_loses_nothing_read(mode: &str) {
 /// `proc` worker then reports counts and instants only. The counts stay exact.
 fn a_flood_without_a_log_is_counted_exactly(mode: &str) {
     let server = Server::start_without_log(mode, &[]);
-    let port = server.port;
-    let peers: Vec<_> = (1..=PEERS)
-        .map(|w| {
-            thread::spawn(move || {
-                let mut c = Client::connect_quiet(port);
-                c.send_raw(&flood_bytes(w, LINES));
-                c.close();
-            })
-        })
-        .collect();
-    for p in peers {
-        p.join().expect("peer");
-    }
+    flood_to_the_end(server.port);
     let stopped = server.stop_unlogged(libc::SIGINT);
     assert!(stopped.status.success(), "{mode}: {}", stopped.stderr);
     let (_, printed) = stopped.printed_average("Average data inter-arrival time:");

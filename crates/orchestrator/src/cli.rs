@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::binaries::Binaries;
 use crate::report;
 use crate::results::{self, Layout};
-use crate::run::{RunContext, run_mode};
+use crate::run::{self, RunContext, RunError, run_mode};
 use crate::runinfo::Host;
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -245,15 +245,31 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
     results::remove_dir(&ctx.layout.scenario_report(&s.name))?;
     // Repeats outermost: every mode's k-th run happens before any mode's (k+1)-th, so a
     // slow spell of the host does not land on one mode only.
+    let mut failed = Vec::new();
     for run in 1..=s.repeat {
         for &mode in &s.modes {
-            let r = run_mode(s, mode, run, ctx).with_context(|| {
-                if s.repeat > 1 {
-                    format!("mode {mode}, run {run} of {}", s.repeat)
-                } else {
-                    format!("mode {mode}")
+            let which = if s.repeat > 1 {
+                format!("mode {mode}, run {run} of {}", s.repeat)
+            } else {
+                format!("mode {mode}")
+            };
+            let r = match run_mode(s, mode, run, ctx) {
+                Ok(r) => r,
+                Err(e @ RunError::Interrupted) => return Err(e).context(which),
+                Err(e) => {
+                    // The run is marked failed where its partial logs are, and the next
+                    // one goes on.
+                    let reason = format!("{e}");
+                    let dir = run::record_failure(s, mode, run, ctx, &reason)?;
+                    eprintln!(
+                        "Error: {} ({which}) failed, its partial logs are kept in {}: {reason}",
+                        s.name,
+                        dir.display()
+                    );
+                    failed.push(which);
+                    continue;
                 }
-            })?;
+            };
             let which = if s.repeat > 1 {
                 format!("{}, run {}/{}", r.mode, r.run, s.repeat)
             } else {
@@ -272,6 +288,14 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
     let recorded = results::discover_scenario(&ctx.layout.scenario_results(&s.name))
         .with_context(|| format!("{}: the runs left no run.json", s.name))?;
     report::render_scenario(ctx.layout, &recorded)?;
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} runs failed ({}); the others are recorded and reported",
+            failed.len(),
+            s.repeat as usize * s.modes.len(),
+            failed.join(", ")
+        );
+    }
     println!(
         "{}: done in {:.1} s → {}",
         s.name,

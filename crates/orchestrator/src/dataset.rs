@@ -813,6 +813,7 @@ param = 0.2
                 "Average connection inter-arrival time: 201.25 ms (n = 2)".into(),
                 "Average data inter-arrival time: 90.00 ms (n = 5)".into(),
             ],
+            failed: None,
         };
         (info, server, client)
     }

@@ -756,6 +756,7 @@ fn record(
         clients: r.clients,
         duration_ms: (r.duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
         server_printed: printed,
+        failed: None,
     };
     let d = results::load_logs(&dir, info)?;
     let problems = cross_check(&d, &server.lines);
@@ -771,6 +772,45 @@ fn record(
         printed: d.info.server_printed.clone(),
         duration: r.duration,
     })
+}
+
+/// Marks run `run` of `s` in `mode` failed: a `run.json` that says why, next to whatever
+/// partial logs the run left. Returns the run's folder.
+pub fn record_failure(
+    s: &Scenario,
+    mode: Mode,
+    run: u32,
+    ctx: &RunContext<'_>,
+    reason: &str,
+) -> Result<PathBuf, RunError> {
+    let dir = ctx
+        .layout
+        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
+    results::create_dir(&dir)?;
+    let info = RunInfo {
+        scenario: s.name.clone(),
+        scenario_file: ctx.scenario_file.clone(),
+        scenario_text: s.text.clone(),
+        seed: s.seed,
+        mode,
+        sweep: s.sweep,
+        run,
+        date: runinfo::utc_now(),
+        git_commit: ctx.host.git_commit.clone(),
+        git_dirty: ctx.host.git_dirty,
+        rustc: ctx.host.rustc.clone(),
+        host_cores: ctx.host.host_cores,
+        binaries: ctx.host.binaries.clone(),
+        server_args: Vec::new(),
+        server: None,
+        server_port: 0,
+        clients: Vec::new(),
+        duration_ms: 0.0,
+        server_printed: Vec::new(),
+        failed: Some(reason.to_owned()),
+    };
+    results::write_run_info(&dir, &info)?;
+    Ok(dir)
 }
 
 /// After the reader saw EOF, gives the server a moment to exit and returns its status.

@@ -41,6 +41,10 @@ pub struct RunInfo {
     pub duration_ms: f64,
     /// The two average lines the server printed when it stopped.
     pub server_printed: Vec<String>,
+    /// Why the run failed, when it did: its logs in the folder are partial, and the report
+    /// draws nothing from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 fn first_run() -> u32 {

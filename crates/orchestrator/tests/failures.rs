@@ -63,10 +63,15 @@ impl Lab {
     }
 
     fn run(&self) -> Output {
+        self.run_these(&["s"])
+    }
+
+    fn run_these(&self, names: &[&str]) -> Output {
         Command::new(self.path("bin/orchestrator"))
             .current_dir(self.dir.path())
             .env("PIDS", self.path("pids"))
-            .args(["run", "s"])
+            .arg("run")
+            .args(names)
             .output()
             .expect("orchestrator runs")
     }
@@ -119,10 +124,48 @@ fn a_failing_client_fails_the_run_and_the_server_is_killed() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
     lab.assert_no_process_left();
+    assert_marked_failed(&lab, "s", "client group `fixed` failed");
+}
+
+/// The run of scenario `name` is marked failed in its `run.json` (with `why`), its partial
+/// logs are kept, and its report page says so.
+fn assert_marked_failed(lab: &Lab, name: &str, why: &str) {
+    let run_json = std::fs::read_to_string(lab.path(&format!("results/{name}/run.json")))
+        .expect("a failed run has a run.json");
+    let info: serde_json::Value = serde_json::from_str(&run_json).expect("run.json");
+    let failed = info["failed"].as_str().expect("`failed` names the reason");
+    assert!(failed.contains(why), "{failed}");
     assert!(
-        !lab.path("results/s/run.json").exists(),
-        "a failed run has no run.json"
+        lab.path(&format!("results/{name}/server.log")).exists(),
+        "partial logs kept"
     );
+    let page = std::fs::read_to_string(lab.path(&format!("report/{name}/README.md")))
+        .expect("the failed run's page");
+    assert!(page.contains("failed") && page.contains(why), "{page}");
+}
+
+/// A server that gets ready, then is killed (SIGKILL) while the client runs.
+const KILLED_SERVER: &str = r#"echo $$ >> "$PIDS"
+echo "Listening on 127.0.0.1:9"
+sleep 0.3
+kill -9 $$"#;
+
+#[test]
+fn a_server_killed_mid_run_marks_the_run_failed_and_the_next_scenario_runs() {
+    let lab = Lab::new(&[
+        ("server", KILLED_SERVER),
+        ("client", r#"echo $$ >> "$PIDS"; sleep 5"#),
+    ]);
+    std::fs::write(lab.path("experiments/t.toml"), SCENARIO).expect("second scenario");
+    let out = lab.run_these(&["s", "t"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Both scenarios ran; each run is marked failed with what was lost.
+    for name in ["s", "t"] {
+        assert_marked_failed(&lab, name, "signal: 9");
+    }
+    assert!(stderr.contains("2 of 2 scenarios failed"), "{stderr}");
+    lab.assert_no_process_left();
 }
 
 #[test]

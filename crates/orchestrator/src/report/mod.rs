@@ -89,7 +89,17 @@ pub fn render_scenario(
     for set in &recorded.sets {
         let mut runs = Vec::new();
         for (k, dir) in &set.runs {
-            let d = results::load_run(dir)?;
+            let info = results::read_run_info(dir)?;
+            if let Some(reason) = &info.failed {
+                let report_dir = layout.run_report(&recorded.name, info.mode, recorded.sweep, *k);
+                let link = Layout::link(&report_dir, dir);
+                results::write(
+                    &report_dir.join(results::README_MD),
+                    failed_page(&info, reason, &link).as_bytes(),
+                )?;
+                continue;
+            }
+            let d = results::load_logs(dir, info)?;
             write_tables(&d, dir)?;
             let report_dir = layout.run_report(&recorded.name, d.mode, recorded.sweep, *k);
             write_run_report(&d, dir, &report_dir)?;
@@ -127,6 +137,22 @@ pub fn render_scenario(
         )?;
     }
     Ok(sets)
+}
+
+/// The page of a run that failed: why, and where its partial logs are.
+fn failed_page(info: &crate::runinfo::RunInfo, reason: &str, link: &str) -> String {
+    let run = if info.run > 1 || info.scenario_text.contains("repeat") {
+        format!(", run {}", info.run)
+    } else {
+        String::new()
+    };
+    format!(
+        "# {} — mode `{}`{run}: failed\n\n\
+         This run did not complete: {reason}\n\n\
+         Its partial logs are kept in [{link}]({link}); nothing is drawn from them, and the \
+         scenario's other runs are reported without it.\n",
+        info.scenario, info.mode
+    )
 }
 
 /// Writes `report/README.md` from every recorded scenario's runs.

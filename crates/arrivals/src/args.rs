@@ -23,6 +23,9 @@ pub struct ServerArgs {
     pub events: Option<PathBuf>,
     pub verbose: bool,
     pub max_connections: Option<u64>,
+    /// `--idle-timeout` in seconds; absent in runs recorded before it existed.
+    #[serde(default)]
+    pub idle_timeout: Option<f64>,
 }
 
 impl ServerArgs {
@@ -35,6 +38,7 @@ impl ServerArgs {
             .path("--events", self.events.as_deref())
             .switch("--verbose", self.verbose)
             .option("--max-connections", self.max_connections)
+            .option("--idle-timeout", self.idle_timeout)
             .0
     }
 }
@@ -57,6 +61,11 @@ pub struct ClientArgs {
     /// Passed only when non-zero (the client's default).
     #[serde(default)]
     pub spin_us: u64,
+    /// `--connect-timeout` and `--io-timeout` in seconds (the client's defaults when absent).
+    #[serde(default)]
+    pub connect_timeout: Option<f64>,
+    #[serde(default)]
+    pub io_timeout: Option<f64>,
 }
 
 impl ClientArgs {
@@ -76,6 +85,8 @@ impl ClientArgs {
             .path("--events", self.events.as_deref())
             .switch("--verbose", self.verbose)
             .option("--spin-us", (self.spin_us != 0).then_some(self.spin_us))
+            .option("--connect-timeout", self.connect_timeout)
+            .option("--io-timeout", self.io_timeout)
             .0
     }
 }
@@ -128,6 +139,7 @@ mod tests {
             events: None,
             verbose: false,
             max_connections: None,
+            idle_timeout: None,
         };
         assert_eq!(
             args.to_args(),
@@ -157,6 +169,8 @@ mod tests {
             events: None,
             verbose: true,
             spin_us: 0,
+            connect_timeout: None,
+            io_timeout: None,
         };
         let argv: Vec<String> = args
             .to_args()

@@ -33,6 +33,8 @@ fn every_field_round_trips_through_the_client_parser() {
         events: Some(PathBuf::from("results/s/client-a.events.part.jsonl")),
         verbose: true,
         spin_us: 250,
+        connect_timeout: Some(2.5),
+        io_timeout: Some(0.1 + 0.2),
     };
     let cli = parse(&args);
     assert_eq!(cli.workers, args.workers);
@@ -49,6 +51,11 @@ fn every_field_round_trips_through_the_client_parser() {
     assert_eq!(cli.events, args.events);
     assert!(cli.verbose);
     assert_eq!(cli.spin_us, args.spin_us);
+    assert_eq!(Some(cli.connect_timeout), args.connect_timeout);
+    assert_eq!(
+        Some(cli.io_timeout.to_bits()),
+        args.io_timeout.map(f64::to_bits)
+    );
 }
 
 #[test]
@@ -66,9 +73,12 @@ fn unset_options_leave_the_client_defaults() {
         events: None,
         verbose: false,
         spin_us: 0,
+        connect_timeout: None,
+        io_timeout: None,
     });
     assert_eq!((cli.shape, cli.seed, cli.events), (None, None, None));
     assert_eq!((cli.connect_dist, cli.connect_param), (None, None));
     assert!(!cli.verbose);
     assert_eq!(cli.spin_us, 0);
+    assert_eq!((cli.connect_timeout, cli.io_timeout), (10.0, 120.0));
 }

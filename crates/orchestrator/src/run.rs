@@ -317,7 +317,9 @@ fn client_args(
         seed: Some(s.group_seed(run, g)),
         events: Some(events.to_owned()),
         verbose: true,
-        spin_us: 0,
+        spin_us: group.spin_us,
+        connect_timeout: group.connect_timeout,
+        io_timeout: group.io_timeout,
     }
 }
 
@@ -425,6 +427,7 @@ impl Server {
             events: Some(events.clone()),
             verbose: true,
             max_connections: s.max_connections,
+            idle_timeout: s.idle_timeout,
         };
         let argv = args.to_args();
         let started = Instant::now();

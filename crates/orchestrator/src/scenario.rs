@@ -13,6 +13,18 @@ use toml::Spanned;
 pub const DEFAULT_SETTLE_MS: u64 = 300;
 /// Upper bound on `settle_ms` and `start_after_ms`: a scenario is minutes long at most.
 const MAX_OFFSET_MS: u64 = 600_000;
+/// Descriptors a client or the server needs besides one socket per worker.
+const RESERVED_FDS: u64 = 64;
+
+/// The soft limit on open files (`ulimit -n`) that the server and clients inherit.
+fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// Upper bound on `spin_us`, as the client has it.
+const MAX_SPIN_US: u64 = 1_000_000;
 /// Upper bound on `repeat`.
 const MAX_REPEAT: u64 = 100;
 /// Run seeds of repeats 2, 3, ... are derived with stream indices from here on, far above
@@ -55,6 +67,11 @@ pub struct ClientGroup {
     pub connect: Option<Distribution>,
     /// Launch offset after the server is ready.
     pub start_after_ms: u64,
+    /// `client --spin-us`, `--connect-timeout`, `--io-timeout` (the client's defaults when
+    /// absent).
+    pub spin_us: u64,
+    pub connect_timeout: Option<f64>,
+    pub io_timeout: Option<f64>,
 }
 
 impl ClientGroup {
@@ -97,6 +114,8 @@ pub struct Scenario {
     /// True when the file used `modes = [...]`: results get one folder per mode.
     pub sweep: bool,
     pub max_connections: Option<u64>,
+    /// `server --idle-timeout`, seconds.
+    pub idle_timeout: Option<f64>,
     pub clients: Vec<ClientGroup>,
     /// The file's text, recorded in `run.json`.
     pub text: String,
@@ -175,6 +194,7 @@ impl Scenario {
             modes: server.modes,
             sweep: server.sweep,
             max_connections: server.max_connections,
+            idle_timeout: server.idle_timeout,
             clients,
             text: text.to_owned(),
         })
@@ -240,6 +260,7 @@ struct ServerSection {
     modes: Vec<Mode>,
     sweep: bool,
     max_connections: Option<u64>,
+    idle_timeout: Option<f64>,
 }
 
 /// Builds the message of a key: `key `K`: why` or `key `K` of [[clients]] "a": why`.
@@ -317,11 +338,34 @@ impl Source<'_> {
                 "key `max_connections`: must be at least 1".into(),
             ));
         }
+        let here = |key: &str, why: String| format!("key `{key}` of [server]: {why}");
         Ok(ServerSection {
             modes,
             sweep,
             max_connections: server.max_connections.map(Spanned::into_inner),
+            idle_timeout: self.seconds("idle_timeout", server.idle_timeout.as_ref(), &here)?,
         })
+    }
+
+    /// A timeout in seconds (`idle_timeout`, `connect_timeout`, `io_timeout`): what the
+    /// server and client accept, (0, 86400].
+    fn seconds(
+        &self,
+        key: &str,
+        value: Option<&Spanned<f64>>,
+        here: Here<'_>,
+    ) -> Result<Option<f64>, ScenarioError> {
+        match value {
+            Some(v) if !(*v.get_ref() > 0.0 && *v.get_ref() <= 86_400.0) => Err(self.invalid(
+                v.span(),
+                here(
+                    key,
+                    format!("{} is not between 0 and 86400 seconds", v.get_ref()),
+                ),
+            )),
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
     }
 
     fn mode(&self, key: &str, name: &Spanned<String>) -> Result<Mode, ScenarioError> {
@@ -369,6 +413,18 @@ impl Source<'_> {
             );
             clients.push(self.client(label, &group)?);
         }
+        // The server holds one socket per worker of every group at once.
+        let total: u64 = clients.iter().map(|g| u64::from(g.workers)).sum();
+        let room = open_file_limit().saturating_sub(RESERVED_FDS);
+        if total > room {
+            return Err(self.invalid(
+                0..0,
+                format!(
+                    "key `workers`: the groups' {total} workers need as many sockets in the \
+                     server, but the open-file limit (`ulimit -n`) leaves room for {room}"
+                ),
+            ));
+        }
         Ok(clients)
     }
 
@@ -411,6 +467,22 @@ impl Source<'_> {
                 );
             }
         }
+        // Every worker holds a socket in its client and one in the server: more than the
+        // open-file limit allows cannot run on this machine.
+        let room = open_file_limit().saturating_sub(RESERVED_FDS);
+        if u64::from(*group.workers.get_ref()) > room {
+            return Err(self.invalid(
+                group.workers.span(),
+                here(
+                    "workers",
+                    format!(
+                        "{} needs as many sockets, but the open-file limit (`ulimit -n`) leaves \
+                         room for {room}",
+                        group.workers.get_ref()
+                    ),
+                ),
+            ));
+        }
         let dist = self.distribution(
             &here,
             ("dist", &group.dist),
@@ -444,7 +516,27 @@ impl Source<'_> {
         };
         let start_after_ms =
             self.offset_ms("start_after_ms", group.start_after_ms.as_ref(), &here)?;
+        let spin_us = group.spin_us.as_ref().map_or(Ok(0), |v| {
+            if *v.get_ref() > MAX_SPIN_US {
+                Err(self.invalid(
+                    v.span(),
+                    here(
+                        "spin_us",
+                        format!("{} is more than {MAX_SPIN_US} (1 s)", v.get_ref()),
+                    ),
+                ))
+            } else {
+                Ok(*v.get_ref())
+            }
+        })?;
         Ok(ClientGroup {
+            spin_us,
+            connect_timeout: self.seconds(
+                "connect_timeout",
+                group.connect_timeout.as_ref(),
+                &here,
+            )?,
+            io_timeout: self.seconds("io_timeout", group.io_timeout.as_ref(), &here)?,
             workers: *group.workers.get_ref(),
             intervals: *group.intervals.get_ref(),
             dist,
@@ -535,6 +627,7 @@ struct RawServer {
     mode: Option<Spanned<String>>,
     modes: Option<Spanned<Vec<Spanned<String>>>>,
     max_connections: Option<Spanned<u64>>,
+    idle_timeout: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +642,9 @@ struct RawClient {
     connect_dist: Option<Spanned<String>>,
     connect_param: Option<Spanned<f64>>,
     start_after_ms: Option<Spanned<u64>>,
+    spin_us: Option<Spanned<u64>>,
+    connect_timeout: Option<Spanned<f64>>,
+    io_timeout: Option<Spanned<f64>>,
 }
 
 #[cfg(test)]
@@ -580,6 +676,41 @@ start_after_ms = 0
 
     fn refusal(text: &str) -> String {
         parse(text).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn timeouts_and_spin_pass_through_and_are_bounded() {
+        let s = parse(
+            &GOOD
+                .replace("mode = \"iter\"", "mode = \"iter\"\nidle_timeout = 2.5")
+                .replace(
+                    "start_after_ms = 0",
+                    "start_after_ms = 0\nspin_us = 200\nconnect_timeout = 3\nio_timeout = 0.5",
+                ),
+        )
+        .expect("valid");
+        assert_eq!(s.idle_timeout, Some(2.5));
+        let g = s.clients.last().expect("a group");
+        assert_eq!(
+            (g.spin_us, g.connect_timeout, g.io_timeout),
+            (200, Some(3.0), Some(0.5))
+        );
+        let err = parse(&GOOD.replace("mode = \"iter\"", "mode = \"iter\"\nidle_timeout = 0"))
+            .expect_err("zero");
+        assert!(err.to_string().contains("idle_timeout"), "{err}");
+        let err = parse(&GOOD.replace(
+            "start_after_ms = 0",
+            "start_after_ms = 0\nspin_us = 2000000",
+        ))
+        .expect_err("too much spin");
+        assert!(err.to_string().contains("spin_us"), "{err}");
+    }
+
+    #[test]
+    fn workers_beyond_the_open_file_limit_are_refused() {
+        let err =
+            parse(&GOOD.replacen("workers = 2", "workers = 4000000000", 1)).expect_err("too many");
+        assert!(err.to_string().contains("open-file limit"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,7 @@ fn every_field_round_trips_through_the_server_parser() {
             events: Some(PathBuf::from("results/x y/server-events.jsonl")),
             verbose: true,
             max_connections: Some(7),
+            idle_timeout: Some(0.25),
         };
         let o = parse(&args);
         assert_eq!(o.address, args.address);
@@ -32,6 +33,7 @@ fn every_field_round_trips_through_the_server_parser() {
         assert_eq!(o.events, args.events);
         assert!(o.verbose);
         assert_eq!(o.max_connections, 7);
+        assert_eq!(o.idle_timeout, args.idle_timeout);
     }
 }
 
@@ -44,8 +46,10 @@ fn unset_options_leave_the_server_defaults() {
         events: None,
         verbose: false,
         max_connections: None,
+        idle_timeout: None,
     });
     assert_eq!(o.events, None);
     assert!(!o.verbose);
     assert_eq!(o.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(o.idle_timeout, None);
 }

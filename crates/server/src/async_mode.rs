@@ -119,9 +119,12 @@ async fn accept_loop(
     .await;
     if drained.is_err() {
         // The recorder closes what these tasks leave open when it finishes.
-        crate::note!("warning: some connection tasks did not stop in time");
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        return result.and(Err(ServerError::StopDeadline {
+            what: "some connection tasks",
+            secs: STOP_DEADLINE.as_secs(),
+        }));
     }
     result
 }

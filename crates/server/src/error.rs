@@ -33,6 +33,11 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{what} did not stop within {secs} s of the stop: what their connections received \
+         after the last record is lost (the counts printed above are what was recorded)"
+    )]
+    StopDeadline { what: &'static str, secs: u64 },
     #[error("accepting connections on {addr} failed")]
     Accept {
         addr: String,

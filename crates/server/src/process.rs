@@ -114,7 +114,8 @@ pub fn serve(
     // Each worker reads what had arrived on its connection, reports it and exits.
     live.tell_all_to_stop();
     let mut idle = slots.wait_idle(Instant::now() + STOP_DEADLINE);
-    if !idle {
+    let killed = !idle;
+    if killed {
         crate::note!("warning: worker processes still running after shutdown; killing them");
         live.kill_all();
         idle = slots.wait_idle(Instant::now() + STOP_DEADLINE);
@@ -125,8 +126,13 @@ pub fn serve(
             let _ = handle.join();
         }
     } else {
-        crate::note!("warning: some relay threads did not stop in time");
         reap_finished(&mut relays);
+    }
+    if killed {
+        return result.and(Err(ServerError::StopDeadline {
+            what: "some worker processes (killed)",
+            secs: STOP_DEADLINE.as_secs(),
+        }));
     }
     result
 }

@@ -63,8 +63,11 @@ pub fn serve(
             let _ = handle.join();
         }
     } else {
-        crate::note!("warning: some connection threads did not stop in time");
         reap(&mut workers);
+        return result.and(Err(ServerError::StopDeadline {
+            what: "some connection threads",
+            secs: STOP_DEADLINE.as_secs(),
+        }));
     }
     result
 }

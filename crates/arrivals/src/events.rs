@@ -7,6 +7,8 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+
+use crate::clock::{MonoNs, ProcessClock};
 use serde::{Deserialize, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter};
 
@@ -247,6 +249,21 @@ impl EventLog {
         let written = self.file.write_all(&self.buf);
         self.buf.clear();
         written
+    }
+
+    /// Appends `event` as a record timed at `at` on `clock` (its `t_ms`) and `unix_ms`.
+    pub fn append_event<E: Serialize>(
+        &mut self,
+        clock: &ProcessClock,
+        at: MonoNs,
+        unix_ms: f64,
+        event: E,
+    ) -> io::Result<()> {
+        self.append(&Record {
+            t_ms: clock.t_ms(at),
+            unix_ms,
+            event,
+        })
     }
 
     /// Appends one `message_received` record, written straight from borrowed fields: the

@@ -10,6 +10,7 @@ pub mod console;
 pub mod distribution;
 pub mod events;
 pub mod gof;
+pub mod limits;
 pub mod mode;
 pub mod protocol;
 pub mod seed;

@@ -323,11 +323,6 @@ impl<R: TimedRead> LineReader<R> {
             }
         }
     }
-
-    /// The reader inside.
-    pub fn get_ref(&self) -> &R {
-        &self.inner
-    }
 }
 
 #[cfg(test)]

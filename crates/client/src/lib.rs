@@ -114,7 +114,7 @@ impl Options {
             "--spin-us must be at most {MAX_SPIN_US} (1 s), got {}",
             cli.spin_us
         );
-        check_workers(cli.workers, open_file_limit())?;
+        check_workers(cli.workers, arrivals::limits::open_file_limit())?;
         let connect_timeout = timeout("--connect-timeout", cli.connect_timeout)?;
         let io_timeout = timeout("--io-timeout", cli.io_timeout)?;
         let kind: DistKind = cli.dist.parse().context("--dist")?;
@@ -165,13 +165,6 @@ fn timeout(flag: &str, secs: f64) -> anyhow::Result<Duration> {
 /// Descriptors the process needs besides one socket per worker (stdio, the event log,
 /// the writer's and the runtime's own).
 const RESERVED_FDS: u64 = 16;
-
-/// The soft limit on open files (`ulimit -n`).
-fn open_file_limit() -> u64 {
-    rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(u64::MAX)
-}
 
 /// Each worker holds one socket: refuses more workers than the open-file limit allows,
 /// before any thread or connection is made.

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context as _;
 use arrivals::clock::unix_ms_now;
-use arrivals::events::{ClientEvent, EventLog, Record};
+use arrivals::events::{ClientEvent, EventLog};
 use arrivals::writer::{Poster, Sink, Writer};
 use arrivals::{MonoNs, ProcessClock};
 
@@ -58,12 +58,7 @@ impl Sink for Files {
                 let Some(log) = self.log.as_mut() else {
                     return;
                 };
-                let record = Record {
-                    t_ms: self.clock.t_ms(at),
-                    unix_ms,
-                    event,
-                };
-                if let Err(e) = log.append(&record) {
+                if let Err(e) = log.append_event(&self.clock, at, unix_ms, event) {
                     self.lost(&e);
                 }
             }

@@ -740,26 +740,13 @@ fn record(
         .cloned()
         .collect();
     let info = RunInfo {
-        scenario: s.name.clone(),
-        scenario_file: ctx.scenario_file.clone(),
-        scenario_text: s.text.clone(),
-        seed: s.seed,
-        mode: r.mode,
-        sweep: s.sweep,
-        run: r.run,
-        date: runinfo::utc_now(),
-        git_commit: ctx.host.git_commit.clone(),
-        git_dirty: ctx.host.git_dirty,
-        rustc: ctx.host.rustc.clone(),
-        host_cores: ctx.host.host_cores,
-        binaries: ctx.host.binaries.clone(),
         server_args: argv_text(&server.argv),
         server: Some(server.args),
         server_port: r.port,
         clients: r.clients,
         duration_ms: (r.duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
         server_printed: printed,
-        failed: None,
+        ..provenance(s, r.mode, r.run, ctx)
     };
     let d = results::load_logs(&dir, info)?;
     let problems = cross_check(&d, &server.lines);
@@ -777,20 +764,10 @@ fn record(
     })
 }
 
-/// Marks run `run` of `s` in `mode` failed: a `run.json` that says why, next to whatever
-/// partial logs the run left. Returns the run's folder.
-pub fn record_failure(
-    s: &Scenario,
-    mode: Mode,
-    run: u32,
-    ctx: &RunContext<'_>,
-    reason: &str,
-) -> Result<PathBuf, RunError> {
-    let dir = ctx
-        .layout
-        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
-    results::create_dir(&dir)?;
-    let info = RunInfo {
+/// What every `run.json` of run `run` of `s` in `mode` records about the scenario and the
+/// host, with nothing of the run itself yet.
+fn provenance(s: &Scenario, mode: Mode, run: u32, ctx: &RunContext<'_>) -> RunInfo {
+    RunInfo {
         scenario: s.name.clone(),
         scenario_file: ctx.scenario_file.clone(),
         scenario_text: s.text.clone(),
@@ -810,7 +787,26 @@ pub fn record_failure(
         clients: Vec::new(),
         duration_ms: 0.0,
         server_printed: Vec::new(),
+        failed: None,
+    }
+}
+
+/// Marks run `run` of `s` in `mode` failed: a `run.json` that says why, next to whatever
+/// partial logs the run left. Returns the run's folder.
+pub fn record_failure(
+    s: &Scenario,
+    mode: Mode,
+    run: u32,
+    ctx: &RunContext<'_>,
+    reason: &str,
+) -> Result<PathBuf, RunError> {
+    let dir = ctx
+        .layout
+        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
+    results::create_dir(&dir)?;
+    let info = RunInfo {
         failed: Some(reason.to_owned()),
+        ..provenance(s, mode, run, ctx)
     };
     results::write_run_info(&dir, &info)?;
     Ok(dir)

@@ -16,13 +16,6 @@ const MAX_OFFSET_MS: u64 = 600_000;
 /// Descriptors a client or the server needs besides one socket per worker.
 const RESERVED_FDS: u64 = 64;
 
-/// The soft limit on open files (`ulimit -n`) that the server and clients inherit.
-fn open_file_limit() -> u64 {
-    rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(u64::MAX)
-}
-
 /// Upper bound on `spin_us`, as the client has it.
 const MAX_SPIN_US: u64 = 1_000_000;
 /// Upper bound on `repeat`.
@@ -415,7 +408,7 @@ impl Source<'_> {
         }
         // The server holds one socket per worker of every group at once.
         let total: u64 = clients.iter().map(|g| u64::from(g.workers)).sum();
-        let room = open_file_limit().saturating_sub(RESERVED_FDS);
+        let room = arrivals::limits::open_file_limit().saturating_sub(RESERVED_FDS);
         if total > room {
             return Err(self.invalid(
                 0..0,
@@ -469,7 +462,7 @@ impl Source<'_> {
         }
         // Every worker holds a socket in its client and one in the server: more than the
         // open-file limit allows cannot run on this machine.
-        let room = open_file_limit().saturating_sub(RESERVED_FDS);
+        let room = arrivals::limits::open_file_limit().saturating_sub(RESERVED_FDS);
         if u64::from(*group.workers.get_ref()) > room {
             return Err(self.invalid(
                 group.workers.span(),

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 
 use arrivals::clock::{MonoNs, ProcessClock, unix_ms_now};
-use arrivals::events::{EventLog, MessageFields, Record, ServerEvent};
+use arrivals::events::{EventLog, MessageFields, ServerEvent};
 use arrivals::protocol::{escape_control, parse_message};
 use arrivals::writer::Sink;
 
@@ -20,33 +20,24 @@ pub(crate) enum Post {
     Print(String),
     /// An event that happened at `at`.
     Event { at: MonoNs, event: ServerEvent },
-    /// The lines of one read on `conn` (see [`arrivals::Chunk`]): message `first_seq` has
-    /// gap `first_gap_ms`, the others 0.
-    Lines {
-        conn: ConnId,
-        peer: SocketAddr,
-        first_seq: u64,
-        first_gap_ms: f64,
-        at: MonoNs,
-        /// The kernel's receive instant of the read (ns since the Unix epoch), and the gap
-        /// from the previous read's on the connection.
-        kernel_ns: Option<u64>,
-        kernel_gap_ms: Option<f64>,
-        bytes: Vec<u8>,
-    },
+    /// The lines of one read.
+    Lines(ReadLines),
 }
 
-/// One read's lines as the writer gets them.
-#[derive(Clone, Copy)]
-struct Lines<'a> {
-    conn: ConnId,
-    peer: SocketAddr,
-    first_seq: u64,
-    first_gap_ms: f64,
-    at: MonoNs,
-    kernel_ns: Option<u64>,
-    kernel_gap_ms: Option<f64>,
-    bytes: &'a [u8],
+/// The lines of one read on `conn` (see [`arrivals::Chunk`]): message `first_seq` has gap
+/// `first_gap_ms`, the others 0.
+#[derive(Debug)]
+pub(crate) struct ReadLines {
+    pub(crate) conn: ConnId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) first_seq: u64,
+    pub(crate) first_gap_ms: f64,
+    pub(crate) at: MonoNs,
+    /// The kernel's receive instant of the read (ns since the Unix epoch), and the gap from
+    /// the previous read's on the connection.
+    pub(crate) kernel_ns: Option<u64>,
+    pub(crate) kernel_gap_ms: Option<f64>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The console and the event log, owned by the writer thread.
@@ -104,12 +95,7 @@ impl Output {
         let Some(log) = self.log.as_mut() else {
             return;
         };
-        let record = Record {
-            t_ms: self.clock.t_ms(at),
-            unix_ms,
-            event,
-        };
-        if let Err(e) = log.append(&record) {
+        if let Err(e) = log.append_event(&self.clock, at, unix_ms, event) {
             self.lost(&e);
         }
     }
@@ -135,15 +121,15 @@ impl Output {
         self.log(at, unix_ms_at(at), event);
     }
 
-    fn lines(&mut self, read: Lines<'_>) {
-        let Lines { conn, peer, at, .. } = read;
+    fn lines(&mut self, read: &ReadLines) {
+        let ReadLines { conn, peer, at, .. } = *read;
         if !self.open.contains(&conn) {
             return;
         }
         let unix_at = unix_ms_at(at);
         let t_ms = self.clock.t_ms(at);
         let kernel_unix_ms = read.kernel_ns.map(|ns| ns as f64 / 1e6);
-        let bytes = read.bytes;
+        let bytes = &read.bytes[..];
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         for (k, line) in body.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -203,25 +189,7 @@ impl Sink for Output {
         match post {
             Post::Print(text) => self.print(&text),
             Post::Event { at, event } => self.event(at, event),
-            Post::Lines {
-                conn,
-                peer,
-                first_seq,
-                first_gap_ms,
-                at,
-                kernel_ns,
-                kernel_gap_ms,
-                bytes,
-            } => self.lines(Lines {
-                conn,
-                peer,
-                first_seq,
-                first_gap_ms,
-                at,
-                kernel_ns,
-                kernel_gap_ms,
-                bytes: &bytes,
-            }),
+            Post::Lines(read) => self.lines(&read),
         }
     }
 
@@ -229,7 +197,7 @@ impl Sink for Output {
         match post {
             Post::Print(text) => text.len(),
             Post::Event { .. } => 0,
-            Post::Lines { bytes, .. } => bytes.len(),
+            Post::Lines(read) => read.bytes.len(),
         }
     }
 

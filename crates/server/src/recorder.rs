@@ -18,7 +18,7 @@ use arrivals::writer::{Poster, Writer};
 use serde::{Deserialize, Serialize};
 
 use crate::options::Mode;
-use crate::output::{Output, Post};
+use crate::output::{Output, Post, ReadLines};
 
 /// Connection id, counting from 1 in accept order.
 pub type ConnId = u64;
@@ -169,7 +169,7 @@ impl Meter {
             .store(self.gaps.sum_ms.to_bits(), Ordering::Release);
         self.tally.messages.store(self.gaps.n, Ordering::Release);
         if let Some(out) = &self.out {
-            out.post(Post::Lines {
+            out.post(Post::Lines(ReadLines {
                 conn: self.conn,
                 peer: self.peer,
                 first_seq,
@@ -178,7 +178,7 @@ impl Meter {
                 kernel_ns: chunk.kernel_ns,
                 kernel_gap_ms,
                 bytes: chunk.bytes.to_vec(),
-            });
+            }));
         }
     }
 }

@@ -4,7 +4,7 @@
 //! the same without signals.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,12 +85,6 @@ impl Shutdown {
     /// True once [`trigger`](Self::trigger) has been called on any clone.
     pub fn is_triggered(&self) -> bool {
         self.inner.triggered.load(Ordering::SeqCst)
-    }
-
-    /// A descriptor that becomes readable (and stays so) when the handle is triggered; poll
-    /// it next to a socket to make a blocking wait end on shutdown.
-    pub fn fd(&self) -> RawFd {
-        self.inner.wakeup.fd().as_raw_fd()
     }
 
     /// A duplicate of [`fd`](Self::fd), for registering with an event loop (tokio's `AsyncFd`).

@@ -36,6 +36,8 @@ pub struct Connection {
     pub tid: u64,
     /// Milliseconds since the first accept.
     pub accept_ms: f64,
+    /// The accept instant on the server's wall clock (ms since the Unix epoch).
+    pub accept_unix_ms: f64,
     pub close_ms: Option<f64>,
     /// Time since the previous accept (none for the first connection).
     pub gap_ms: Option<f64>,
@@ -64,6 +66,10 @@ pub struct Message {
     pub recv_ms: f64,
     pub gap_ms: f64,
     pub latency_ms: Option<f64>,
+    /// The data gap on the kernel's receive clock, and the server's read instant minus the
+    /// kernel's arrival instant (absent where the platform gave no receive timestamp).
+    pub kernel_gap_ms: Option<f64>,
+    pub server_delay_ms: Option<f64>,
     pub bytes: usize,
     /// The interval the client drew for this message, and how late it sent it.
     pub interval_ms: Option<f64>,
@@ -229,6 +235,58 @@ impl Dataset {
             .iter()
             .filter(|m| group.is_none() || m.group == group)
             .map(|m| m.gap_ms)
+            .collect()
+    }
+
+    /// Data gaps on the kernel's receive clock; only `group`'s if given. Empty when the run
+    /// has no kernel timestamps.
+    pub fn kernel_data_gaps(&self, group: Option<usize>) -> Vec<f64> {
+        self.messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .filter_map(|m| m.kernel_gap_ms)
+            .collect()
+    }
+
+    /// The delay the server added to each message: its read instant minus the kernel's
+    /// arrival instant; only `group`'s if given. Empty when the run has no kernel timestamps.
+    pub fn server_delays(&self, group: Option<usize>) -> Vec<f64> {
+        self.messages
+            .iter()
+            .filter(|m| group.is_none() || m.group == group)
+            .filter_map(|m| m.server_delay_ms)
+            .collect()
+    }
+
+    /// True when the server's messages carry kernel receive timestamps.
+    pub fn has_kernel_times(&self) -> bool {
+        self.messages.iter().any(|m| m.server_delay_ms.is_some())
+    }
+
+    /// Per connection matched to a client worker, the wait from the worker's `connect` call
+    /// to the server's accept (wall clocks of one host, ms); only `group`'s if given.
+    pub fn connect_waits(&self, group: Option<usize>) -> Vec<f64> {
+        self.connections
+            .iter()
+            .filter(|c| group.is_none() || c.group == group)
+            .filter_map(|c| {
+                let (g, w) = (c.group?, c.worker?);
+                let connect = self
+                    .connects
+                    .iter()
+                    .find(|k| k.group == Some(g) && k.worker == w)?;
+                Some(c.accept_unix_ms - connect.connect_unix_ms)
+            })
+            .collect()
+    }
+
+    /// Each connection's service time, accept to close (up to the server's stop if it never
+    /// closed); only `group`'s if given.
+    pub fn service_times(&self, group: Option<usize>) -> Vec<f64> {
+        self.connections
+            .iter()
+            .filter(|c| group.is_none() || c.group == group)
+            .map(|c| c.lifetime_ms(self.end_ms))
             .collect()
     }
 
@@ -487,6 +545,7 @@ fn accepted(
                 pid: *pid,
                 tid: *tid,
                 accept_ms: rec.t_ms - origin_ms,
+                accept_unix_ms: rec.unix_ms,
                 close_ms: None,
                 gap_ms: *gap_ms,
                 messages: 0,
@@ -535,6 +594,8 @@ impl ServerSide {
                     worker,
                     worker_event,
                     latency_ms,
+                    kernel_gap_ms,
+                    server_delay_ms,
                     ..
                 } => {
                     let c = index
@@ -559,6 +620,8 @@ impl ServerSide {
                         recv_ms: t,
                         gap_ms: *gap_ms,
                         latency_ms: *latency_ms,
+                        kernel_gap_ms: *kernel_gap_ms,
+                        server_delay_ms: *server_delay_ms,
                         bytes: *bytes,
                         interval_ms,
                         lateness_ms,
@@ -665,9 +728,9 @@ param = 0.2
                 worker_event: Some(seq as u32),
                 sent_unix_ms: Some(1),
                 latency_ms: Some(0.5),
-                kernel_unix_ms: None,
-                kernel_gap_ms: None,
-                server_delay_ms: None,
+                kernel_unix_ms: Some(1_000_000.0 + t - 0.02),
+                kernel_gap_ms: (seq > 1).then_some(gap_ms),
+                server_delay_ms: Some(0.02),
             },
         )
     }

@@ -17,6 +17,15 @@ pub enum Series {
     Connection,
     /// Server: time since the previous message on the connection.
     Data,
+    /// Server: the data gap on the kernel's receive clock (when the bytes arrived).
+    KernelData,
+    /// Server: the instant it read a message minus the kernel's arrival instant — the delay
+    /// the server's mode added.
+    ServerDelay,
+    /// Both: a worker's `connect` call to the server's accept (wall clocks of one host).
+    Wait,
+    /// Server: a connection's lifetime, accept to close (its service time).
+    Service,
     /// Clients: time between consecutive `connect` calls (wall clock).
     Connect,
     /// Clients: time between a worker's consecutive actual sends, the first from its
@@ -32,9 +41,13 @@ pub enum Series {
 
 impl Series {
     /// Every series, in the order of `summary.csv`.
-    pub const ALL: [Series; 7] = [
+    pub const ALL: [Series; 11] = [
         Series::Connection,
         Series::Data,
+        Series::KernelData,
+        Series::ServerDelay,
+        Series::Wait,
+        Series::Service,
         Series::Connect,
         Series::Send,
         Series::Drawn,
@@ -47,6 +60,10 @@ impl Series {
         match self {
             Self::Connection => "connection_gap",
             Self::Data => "data_gap",
+            Self::KernelData => "kernel_data_gap",
+            Self::ServerDelay => "server_delay",
+            Self::Wait => "connect_wait",
+            Self::Service => "service_time",
             Self::Connect => "connect_gap",
             Self::Send => "send_gap",
             Self::Drawn => "drawn_interval",
@@ -60,6 +77,10 @@ impl Series {
         match self {
             Self::Connection => "server accept gaps",
             Self::Data => "server data gaps",
+            Self::KernelData => "kernel data gaps",
+            Self::ServerDelay => "server delay (read − kernel arrival)",
+            Self::Wait => "connect → accept wait",
+            Self::Service => "service time (accept → close)",
             Self::Connect => "client connect gaps",
             Self::Send => "client send gaps",
             Self::Drawn => "drawn intervals",
@@ -73,6 +94,10 @@ impl Series {
         match self {
             Self::Connection => d.connection_gaps(group),
             Self::Data => d.data_gaps(group),
+            Self::KernelData => d.kernel_data_gaps(group),
+            Self::ServerDelay => d.server_delays(group),
+            Self::Wait => d.connect_waits(group),
+            Self::Service => d.service_times(group),
             Self::Connect => d.connect_gaps(group),
             Self::Send => d.send_gaps(group),
             Self::Drawn => d.drawn_intervals(group),
@@ -88,10 +113,15 @@ impl Series {
     pub fn expected(self, d: &Dataset, group: usize) -> Option<Distribution> {
         let g = d.scenario.clients.get(group)?;
         match self {
-            Self::Data | Self::Send | Self::Drawn => Some(g.dist),
+            Self::Data | Self::KernelData | Self::Send | Self::Drawn => Some(g.dist),
             Self::Connect => g.connect,
             Self::Connection if d.scenario.clients.len() == 1 => g.connect,
-            Self::Connection | Self::Lateness | Self::Added => None,
+            Self::Connection
+            | Self::Lateness
+            | Self::Added
+            | Self::ServerDelay
+            | Self::Wait
+            | Self::Service => None,
         }
     }
 }

@@ -90,6 +90,15 @@ pub(crate) const LATENESS: Figure = Figure {
     },
 };
 
+pub(crate) const DELAY: Figure = Figure {
+    file: "delay.png",
+    alt: "server delay",
+    draw: Draw::Run {
+        size: fixed,
+        draw: |a, d| plot::draw_delay(a, d),
+    },
+};
+
 pub(crate) const MODES: Figure = Figure {
     file: "modes.png",
     alt: "modes",
@@ -102,15 +111,23 @@ pub(crate) const DISTORTION: Figure = Figure {
     draw: Draw::Sweep(|a, sets| plot::draw_distortion(a, sets)),
 };
 
+pub(crate) const DELAY_MODES: Figure = Figure {
+    file: "delay.png",
+    alt: "server delay per mode",
+    draw: Draw::Sweep(|a, sets| plot::draw_delay_modes(a, sets)),
+};
+
 /// Every figure, in the order they are written.
-pub(crate) const FIGURES: [Figure; 7] = [
+pub(crate) const FIGURES: [Figure; 9] = [
     TIMELINE,
     DATA_GAPS,
     CONNECTION_GAPS,
     FIT,
     LATENESS,
+    DELAY,
     MODES,
     DISTORTION,
+    DELAY_MODES,
 ];
 
 #[cfg(test)]
@@ -118,11 +135,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_are_unique_and_embeds_name_them() {
-        let mut files: Vec<&str> = FIGURES.iter().map(|f| f.file).collect();
-        files.sort_unstable();
-        files.dedup();
-        assert_eq!(files.len(), FIGURES.len());
+    fn file_names_are_unique_per_page_and_embeds_name_them() {
+        // A run's figures and a sweep's are written to different folders.
+        for run in [true, false] {
+            let mut files: Vec<&str> = FIGURES
+                .iter()
+                .filter(|f| matches!(f.draw, Draw::Run { .. }) == run)
+                .map(|f| f.file)
+                .collect();
+            let n = files.len();
+            files.sort_unstable();
+            files.dedup();
+            assert_eq!(files.len(), n);
+        }
         assert_eq!(DATA_GAPS.embed(), "![data gaps](data-gaps.png)");
     }
 }

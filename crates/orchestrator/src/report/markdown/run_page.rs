@@ -65,9 +65,10 @@ fn fit_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
     let rank = |s: Series| match s {
         Series::Drawn => 0,
         Series::Send => 1,
-        Series::Data => 2,
-        Series::Connect => 3,
-        _ => 4,
+        Series::KernelData => 2,
+        Series::Data => 3,
+        Series::Connect => 4,
+        _ => 5,
     };
     let mut fits: Vec<&fidelity::Row> = rows
         .iter()
@@ -241,6 +242,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
     }
 
     per_group_section(&mut out, d);
+    delay_section(&mut out, d, &rows);
 
     out.push_str("\n## What the clients did\n\n");
     out.push_str("From the clients' event logs, in milliseconds: the gaps between the workers' connect calls (wall clock; `all` sorts every group's in time, as the server's accepts see them), the gaps between each worker's actual sends (the first from its schedule start), the intervals drawn from the distribution, and how late each send left (actual minus scheduled send time).\n\n");
@@ -299,6 +301,28 @@ fn header(out: &mut String, d: &Dataset, links: &Links) {
          do not edit by hand.\n",
         links.results
     );
+}
+
+/// The kernel's arrival instants against the server's reads: the delay the mode added,
+/// the connect → accept waits and the connections' service times.
+fn delay_section(out: &mut String, d: &Dataset, rows: &[fidelity::Row]) {
+    out.push_str("\n## The delay the server added\n\n");
+    if d.has_kernel_times() {
+        out.push_str("With software receive timestamps (`SO_TIMESTAMPING`) the kernel tells when it had each message's bytes. The **server delay** is the instant the server read a message minus that arrival: how long the bytes waited in the socket for this mode to read them. The **kernel data gaps** are the data gaps on the kernel's clock, what a server that read at once would have measured. The **connect → accept wait** runs from a worker's `connect` call to the server's accept (wall clocks of one host); the **service time** is a connection's lifetime, accept to close. In milliseconds:\n\n");
+    } else {
+        out.push_str("This run's messages carry no kernel receive timestamps (the platform gave none, or the run was recorded by an instrument without them): the kernel data gaps and the server delay are not known. The **connect → accept wait** runs from a worker's `connect` call to the server's accept (wall clocks of one host); the **service time** is a connection's lifetime, accept to close. In milliseconds:\n\n");
+    }
+    series_table(
+        out,
+        rows,
+        &[
+            (Series::KernelData, "kernel data"),
+            (Series::ServerDelay, "server delay"),
+            (Series::Wait, "connect → accept wait"),
+            (Series::Service, "service time"),
+        ],
+    );
+    let _ = write!(out, "\n{}\n", figures::DELAY.embed());
 }
 
 /// One row per client group: its connections, gaps and means.

@@ -105,6 +105,41 @@ fn server_fit_table(out: &mut String, sets: &[Vec<&Dataset>]) {
     out.push('\n');
 }
 
+/// Per mode (runs pooled): the server delay's quantiles, and the mean connect → accept
+/// wait, with `delay.png`.
+pub(super) fn delay_table(out: &mut String, sets: &[Vec<&Dataset>]) {
+    out.push_str("## The delay each mode added\n\n");
+    out.push_str(
+        "The server delay of every message (the instant the server read it minus the instant \
+         the kernel had its bytes, from `SO_TIMESTAMPING`), each mode's runs pooled, and the \
+         mean wait from a worker's `connect` call to the server's accept, in milliseconds. \
+         Modes whose average gaps agree can still differ here by orders of magnitude.\n\n",
+    );
+    out.push_str(
+        "| mode | messages | server delay p50 | p90 | p99 | max | mean connect → accept wait |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for runs in sets {
+        let Some(first) = runs.first() else { continue };
+        let delays: Vec<f64> = runs.iter().flat_map(|d| d.server_delays(None)).collect();
+        let waits: Vec<f64> = runs.iter().flat_map(|d| d.connect_waits(None)).collect();
+        let cells = match arrivals::Summary::of(&delays) {
+            Some(s) => format!(
+                "{} | {:.3} | {:.3} | {:.3} | {:.3}",
+                s.count, s.median, s.p90, s.p99, s.max
+            ),
+            None => "0 | n/a | n/a | n/a | n/a".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {cells} | {} |",
+            first.mode,
+            crate::report::format::cell_ms(arrivals::stats::mean(&waits))
+        );
+    }
+    let _ = write!(out, "\n{}\n\n", figures::DELAY_MODES.embed());
+}
+
 /// `report/<scenario>/README.md` of a sweep: the modes side by side. `sets` holds each
 /// mode's runs (several with `repeat`), in sweep order.
 pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
@@ -200,6 +235,7 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
     }
     let _ = write!(out, "\n{}\n\n", figures::DISTORTION.embed());
     server_fit_table(&mut out, sets);
+    delay_table(&mut out, sets);
     out.push_str("## Reading\n\n");
     out.push_str(&distortion_reading(&aggregated));
     out.push_str("\n\n");

@@ -5,6 +5,7 @@
 
 mod connection_gaps;
 mod data_gaps;
+mod delay;
 mod distortion;
 mod fit;
 mod lateness;
@@ -22,6 +23,7 @@ use super::format::{plot_ms, short_p};
 
 pub use connection_gaps::draw_connection_gaps;
 pub use data_gaps::draw_data_gaps;
+pub use delay::{draw_delay, draw_delay_modes};
 pub use distortion::draw_distortion;
 pub use fit::{draw_fit, fit_size};
 pub use lateness::draw_lateness;
@@ -240,6 +242,8 @@ mod tests {
             png(SIZE, |a| draw_data_gaps(a, &d)),
             png(SIZE, |a| draw_connection_gaps(a, &d)),
             png(SIZE, |a| draw_lateness(a, &d)),
+            png(SIZE, |a| draw_delay(a, &d)),
+            png(SIZE, |a| draw_delay_modes(a, &[vec![&d], vec![&d, &d]])),
             png(SIZE, |a| draw_modes(a, &[vec![&d], vec![&d, &d]])),
             png(SIZE, |a| draw_distortion(a, &[vec![&d], vec![&d, &d]])),
         ];

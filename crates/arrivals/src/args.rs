@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Default of the server's `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 use crate::distribution::DistKind;
 use crate::mode::Mode;
 

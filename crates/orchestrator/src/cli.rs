@@ -60,6 +60,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         results: cli.results.clone(),
         report: cli.report.clone(),
     };
+    // Scenarios with many workers need a socket each in the server and a client: take what
+    // the hard limit allows before validating them (run.json records the limit in force).
+    arrivals::limits::raise_open_file_limit();
     match cli.command {
         Cmd::List => list(&cli.experiments),
         Cmd::Report => render(&layout),
@@ -243,46 +246,16 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     results::remove_dir(&ctx.layout.scenario_results(&s.name))?;
     results::remove_dir(&ctx.layout.scenario_report(&s.name))?;
-    // Repeats outermost: every mode's k-th run happens before any mode's (k+1)-th, so a
-    // slow spell of the host does not land on one mode only.
+    let steps = s.steps();
     let mut failed = Vec::new();
-    for run in 1..=s.repeat {
-        for &mode in &s.modes {
-            let which = if s.repeat > 1 {
-                format!("mode {mode}, run {run} of {}", s.repeat)
-            } else {
-                format!("mode {mode}")
-            };
-            let r = match run_mode(s, mode, run, ctx) {
-                Ok(r) => r,
-                Err(e @ RunError::Interrupted) => return Err(e).context(which),
-                Err(e) => {
-                    // The run is marked failed where its partial logs are, and the next
-                    // one goes on.
-                    let reason = format!("{e}");
-                    let dir = run::record_failure(s, mode, run, ctx, &reason)?;
-                    eprintln!(
-                        "Error: {} ({which}) failed, its partial logs are kept in {}: {reason}",
-                        s.name,
-                        dir.display()
-                    );
-                    failed.push(which);
-                    continue;
-                }
-            };
-            let which = if s.repeat > 1 {
-                format!("{}, run {}/{}", r.mode, r.run, s.repeat)
-            } else {
-                r.mode.to_string()
-            };
-            println!(
-                "{} ({which}): {} connections, {} messages in {:.1} s; the server printed {} — equal to its event log",
-                s.name,
-                r.connections,
-                r.messages,
-                r.duration.as_secs_f64(),
-                r.printed.join(" / "),
-            );
+    // A load sweep's steps outermost, from the first value to the last; within a step,
+    // repeats outermost: every mode's k-th run happens before any mode's (k+1)-th, so a
+    // slow spell of the host does not land on one mode only.
+    for step in &steps {
+        for run in 1..=s.repeat {
+            for &mode in &s.modes {
+                run_one(step, mode, run, ctx, &mut failed)?;
+            }
         }
     }
     let recorded = results::discover_scenario(&ctx.layout.scenario_results(&s.name))
@@ -292,7 +265,7 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
         anyhow::bail!(
             "{} of {} runs failed ({}); the others are recorded and reported",
             failed.len(),
-            s.repeat as usize * s.modes.len(),
+            steps.len() * s.repeat as usize * s.modes.len(),
             failed.join(", ")
         );
     }
@@ -304,6 +277,57 @@ fn run_scenario(s: &Scenario, ctx: &RunContext<'_>) -> anyhow::Result<()> {
             .scenario_report(&s.name)
             .join(results::README_MD)
             .display()
+    );
+    Ok(())
+}
+
+/// Runs `s` (a scenario, or one step of a load sweep) in `mode`, run `run`, and prints
+/// what it saw; a run that fails is recorded as failed (with why) and added to `failed`,
+/// and the caller goes on. Only an interruption ends the scenario.
+fn run_one(
+    s: &Scenario,
+    mode: arrivals::Mode,
+    run: u32,
+    ctx: &RunContext<'_>,
+    failed: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mut which = format!("mode {mode}");
+    if let (Some(load), Some(i)) = (&s.load, s.step) {
+        which = format!("{}, {which}", load.describe(i));
+    }
+    if s.repeat > 1 {
+        which = format!("{which}, run {run} of {}", s.repeat);
+    }
+    let r = match run_mode(s, mode, run, ctx) {
+        Ok(r) => r,
+        Err(e @ RunError::Interrupted) => return Err(e).context(which),
+        Err(e) => {
+            // The run is marked failed where its partial logs are, and the next one goes on.
+            let reason = format!("{e}");
+            let dir = run::record_failure(s, mode, run, ctx, &reason)?;
+            eprintln!(
+                "Error: {} ({which}) failed, its partial logs are kept in {}: {reason}",
+                s.name,
+                dir.display()
+            );
+            failed.push(which);
+            return Ok(());
+        }
+    };
+    let mut which = r.mode.to_string();
+    if let (Some(load), Some(i)) = (&s.load, s.step) {
+        which = format!("{}, {which}", load.describe(i));
+    }
+    if s.repeat > 1 {
+        which = format!("{which}, run {}/{}", r.run, s.repeat);
+    }
+    println!(
+        "{} ({which}): {} connections, {} messages in {:.1} s; the server printed {} — equal to its event log",
+        s.name,
+        r.connections,
+        r.messages,
+        r.duration.as_secs_f64(),
+        r.printed.join(" / "),
     );
     Ok(())
 }

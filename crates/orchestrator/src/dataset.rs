@@ -186,7 +186,7 @@ impl Dataset {
         server: &[Record<ServerEvent>],
         client: &[(String, Record<ClientEvent>)],
     ) -> Result<Self, DatasetError> {
-        let scenario = Scenario::from_toml_str(
+        let scenario = Scenario::from_recorded(
             &info.scenario,
             &info.scenario_text,
             Path::new(&info.scenario_file),
@@ -195,6 +195,11 @@ impl Dataset {
             path: origin.join("run.json").display().to_string(),
             source,
         })?;
+        // A step of a load sweep: the swept group as it ran at that step.
+        let scenario = match info.step {
+            Some(i) => scenario.at_step(i),
+            None => scenario,
+        };
         let clients = ClientSide::read(&scenario, client);
         let mut connections = accepted(server, &clients.by_local);
         let s = ServerSide::read(origin, server, &mut connections, &clients.drawn())?;
@@ -850,6 +855,7 @@ param = 0.2
             mode: Mode::Iter,
             sweep: false,
             run: 1,
+            step: None,
             date: "2026-01-19T11:47:38Z".into(),
             git_commit: "0123456789abcdef".into(),
             git_dirty: false,
@@ -876,6 +882,7 @@ param = 0.2
                 "Average connection inter-arrival time: 201.25 ms (n = 2)".into(),
                 "Average data inter-arrival time: 90.00 ms (n = 5)".into(),
             ],
+            open_file_limit: None,
             failed: None,
         };
         (info, server, client)

@@ -9,7 +9,11 @@
 //! report/<scenario>/[<mode>/][run-<k>/]  timeline.png, data-gaps.png, connection-gaps.png,
 //!                                fit.png, lateness.png, README.md (one folder per run; with
 //!                                repeats a README.md above them compares the runs)
-//! report/<scenario>/             modes.png, distortion.png and README.md of a sweep
+//! report/<scenario>/             modes.png, distortion.png, delay.png and README.md of a sweep
+//! results/<scenario>/step-<key>-<value>/   one step of a load sweep: a sweep of its own
+//!                                (one folder per mode), load.csv above the steps
+//! report/<scenario>/step-<key>-<value>/    its pages; load.png, delay.png and README.md
+//!                                of the load sweep above them
 //! report/README.md               the index
 //! ```
 
@@ -32,6 +36,7 @@ pub const MESSAGES_CSV: &str = "messages.csv";
 pub const SUMMARY_CSV: &str = "summary.csv";
 pub const DISTORTION_CSV: &str = "distortion.csv";
 pub const SUMMARY_RUNS_CSV: &str = "summary-runs.csv";
+pub const LOAD_CSV: &str = "load.csv";
 pub const README_MD: &str = "README.md";
 
 /// The console log of client group `label`.
@@ -96,6 +101,24 @@ impl Layout {
     /// `report/<scenario>/`.
     pub fn scenario_report(&self, scenario: &str) -> PathBuf {
         self.report.join(scenario)
+    }
+
+    /// Where `s` is recorded: this layout and its name, or, at a step of a load sweep, the
+    /// layout rooted at `results/<scenario>/` and `report/<scenario>/` with the step's
+    /// folder (`step-KEY-VALUE`) in place of the name.
+    pub fn at(&self, s: &crate::scenario::Scenario) -> (Layout, String) {
+        match s.step_folder() {
+            Some(folder) => (self.below(&s.name), folder),
+            None => (self.clone(), s.name.clone()),
+        }
+    }
+
+    /// The layout rooted at `results/<scenario>/` and `report/<scenario>/`.
+    pub fn below(&self, scenario: &str) -> Layout {
+        Layout {
+            results: self.scenario_results(scenario),
+            report: self.scenario_report(scenario),
+        }
     }
 
     /// Where the runs of one mode go: `results/<scenario>/`, or `.../<mode>/` in a sweep.
@@ -289,6 +312,9 @@ pub struct Recorded {
     /// One set of runs per mode, in mode order; one set unless it is a sweep.
     pub sets: Vec<RunSet>,
     pub sweep: bool,
+    /// A load sweep's steps, by swept value: each a sweep of its own, named after its
+    /// folder (`step-KEY-VALUE`). Empty unless it is a load sweep (then `sets` is empty).
+    pub steps: Vec<(f64, Recorded)>,
 }
 
 /// The runs of one mode of a scenario.
@@ -345,17 +371,43 @@ pub fn discover_scenario(dir: &Path) -> Option<Recorded> {
             name,
             sets: vec![set],
             sweep: false,
+            steps: Vec::new(),
         });
     }
     let sets: Vec<RunSet> = Mode::ALL
         .iter()
         .filter_map(|m| RunSet::find(&dir.join(m.name())))
         .collect();
-    (!sets.is_empty()).then_some(Recorded {
+    if !sets.is_empty() {
+        return Some(Recorded {
+            name,
+            sets,
+            sweep: true,
+            steps: Vec::new(),
+        });
+    }
+    let mut steps: Vec<(f64, Recorded)> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let value = parse_step_folder(&e.file_name().to_string_lossy())?;
+            Some((value, discover_scenario(&e.path())?))
+        })
+        .filter(|(_, r)| r.steps.is_empty())
+        .collect();
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (!steps.is_empty()).then_some(Recorded {
         name,
-        sets,
+        sets: Vec::new(),
         sweep: true,
+        steps,
     })
+}
+
+/// The swept value of a folder named `step-KEY-VALUE`.
+fn parse_step_folder(name: &str) -> Option<f64> {
+    let (_, value) = name.strip_prefix("step-")?.split_once('-')?;
+    value.parse().ok().filter(|v: &f64| v.is_finite())
 }
 
 /// The folder under `results/` and `report/` that holds the benchmark suite's figures

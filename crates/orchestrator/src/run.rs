@@ -338,9 +338,8 @@ pub fn run_mode(
     run: u32,
     ctx: &RunContext<'_>,
 ) -> Result<RunSummary, RunError> {
-    let dir = ctx
-        .layout
-        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
+    let (layout, name) = ctx.layout.at(s);
+    let dir = layout.run_results(&name, mode, s.sweep, (s.repeat > 1).then_some(run));
     results::remove_dir(&dir)?;
     results::create_dir(&dir)?;
     let flag = &*ctx.interrupted;
@@ -382,9 +381,19 @@ pub fn run_mode(
     record(s, ctx, dir, server, run)
 }
 
+/// The server's `--max-connections`: the scenario's, or, when the scenario sets none and
+/// its workers are more than the server's default admits at once, one per worker.
+fn max_connections(s: &Scenario) -> Option<u64> {
+    let default = arrivals::args::DEFAULT_MAX_CONNECTIONS as u64;
+    s.max_connections.or_else(|| {
+        let workers = s.expected_connections();
+        (workers > default).then_some(workers)
+    })
+}
+
 /// `[name mode run k/N]`: what the progress lines of a run start with.
 fn progress_prefix(s: &Scenario, mode: Mode, run: u32) -> String {
-    let mut prefix = format!("[{}", s.name);
+    let mut prefix = format!("[{}", s.title());
     if s.sweep {
         prefix.push_str(&format!(" {mode}"));
     }
@@ -426,7 +435,7 @@ impl Server {
             mode,
             events: Some(events.clone()),
             verbose: true,
-            max_connections: s.max_connections,
+            max_connections: max_connections(s),
             idle_timeout: s.idle_timeout,
         };
         let argv = args.to_args();
@@ -775,6 +784,7 @@ fn provenance(s: &Scenario, mode: Mode, run: u32, ctx: &RunContext<'_>) -> RunIn
         mode,
         sweep: s.sweep,
         run,
+        step: s.step,
         date: runinfo::utc_now(),
         git_commit: ctx.host.git_commit.clone(),
         git_dirty: ctx.host.git_dirty,
@@ -787,6 +797,7 @@ fn provenance(s: &Scenario, mode: Mode, run: u32, ctx: &RunContext<'_>) -> RunIn
         clients: Vec::new(),
         duration_ms: 0.0,
         server_printed: Vec::new(),
+        open_file_limit: Some(arrivals::limits::open_file_limit()),
         failed: None,
     }
 }
@@ -800,9 +811,8 @@ pub fn record_failure(
     ctx: &RunContext<'_>,
     reason: &str,
 ) -> Result<PathBuf, RunError> {
-    let dir = ctx
-        .layout
-        .run_results(&s.name, mode, s.sweep, (s.repeat > 1).then_some(run));
+    let (layout, name) = ctx.layout.at(s);
+    let dir = layout.run_results(&name, mode, s.sweep, (s.repeat > 1).then_some(run));
     results::create_dir(&dir)?;
     let info = RunInfo {
         failed: Some(reason.to_owned()),

@@ -23,6 +23,9 @@ pub struct RunInfo {
     /// Which run of a scenario with `repeat = N` this is, from 1 (1 when it runs once).
     #[serde(default = "first_run")]
     pub run: u32,
+    /// The step of a load sweep this run belongs to (an index into `[sweep] values`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
     /// UTC, ISO 8601.
     pub date: String,
     pub git_commit: String,
@@ -41,6 +44,10 @@ pub struct RunInfo {
     pub duration_ms: f64,
     /// The two average lines the server printed when it stopped.
     pub server_printed: Vec<String>,
+    /// The open-file limit (`ulimit -n`) the orchestrator ran the server and clients with,
+    /// after raising it to the hard limit; absent in runs recorded before it was noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_file_limit: Option<u64>,
     /// Why the run failed, when it did: its logs in the folder are partial, and the report
     /// draws nothing from them.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,8 +110,75 @@ pub struct Scenario {
     /// `server --idle-timeout`, seconds.
     pub idle_timeout: Option<f64>,
     pub clients: Vec<ClientGroup>,
+    /// A load sweep (`[sweep]`): one client parameter over a list of values, every mode at
+    /// each step.
+    pub load: Option<LoadSweep>,
+    /// The step of the load sweep these clients are at (see [`Scenario::at_step`]).
+    pub step: Option<usize>,
     /// The file's text, recorded in `run.json`.
     pub text: String,
+}
+
+/// The client parameter a load sweep varies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepKey {
+    /// The group's `workers`: more connections at the same per-worker rate.
+    Workers,
+    /// The group's `param`: the interval distribution's parameter (its rate or interval).
+    Param,
+    /// The group's `connect_param`: the parameter of its connection arrival process.
+    ConnectParam,
+}
+
+impl SweepKey {
+    pub const ALL: [SweepKey; 3] = [SweepKey::Workers, SweepKey::Param, SweepKey::ConnectParam];
+
+    /// The key's name, as in the file and in the step folders.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Workers => "workers",
+            Self::Param => "param",
+            Self::ConnectParam => "connect_param",
+        }
+    }
+}
+
+/// A validated `[sweep]`: `key` of client group `group` takes each of `values` in turn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadSweep {
+    pub key: SweepKey,
+    /// Index of the swept client group.
+    pub group: usize,
+    pub values: Vec<f64>,
+}
+
+impl LoadSweep {
+    /// A value as written in folder names and tables: an integer without decimals.
+    pub fn format_value(v: f64) -> String {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            format!("{v}")
+        }
+    }
+
+    /// The results folder of step `i`: `step-KEY-VALUE`.
+    pub fn folder(&self, i: usize) -> String {
+        format!(
+            "step-{}-{}",
+            self.key.name(),
+            Self::format_value(self.values[i])
+        )
+    }
+
+    /// `KEY = VALUE` of step `i`, for titles.
+    pub fn describe(&self, i: usize) -> String {
+        format!(
+            "{} = {}",
+            self.key.name(),
+            Self::format_value(self.values[i])
+        )
+    }
 }
 
 impl Scenario {
@@ -130,7 +197,26 @@ impl Scenario {
 
     /// Validates `text`; `origin` is the path errors name.
     pub fn from_toml_str(name: &str, text: &str, origin: &Path) -> Result<Self, ScenarioError> {
-        let src = Source { text, origin };
+        Self::parse(name, text, origin, true)
+    }
+
+    /// A scenario as a recorded `run.json` holds it: validated like a file, except against
+    /// this machine's open-file limit (the run happened, wherever it was).
+    pub fn from_recorded(name: &str, text: &str, origin: &Path) -> Result<Self, ScenarioError> {
+        Self::parse(name, text, origin, false)
+    }
+
+    fn parse(
+        name: &str,
+        text: &str,
+        origin: &Path,
+        check_limits: bool,
+    ) -> Result<Self, ScenarioError> {
+        let src = Source {
+            text,
+            origin,
+            check_limits,
+        };
         if !is_safe_name(name) {
             return Err(src.invalid(
                 0..0,
@@ -178,6 +264,10 @@ impl Scenario {
         };
         let server = src.server(raw.server)?;
         let clients = src.clients(raw.clients)?;
+        let load = match raw.sweep {
+            Some(sweep) => Some(src.load_sweep(sweep, &clients)?),
+            None => None,
+        };
         Ok(Self {
             name: name.to_owned(),
             description,
@@ -185,12 +275,62 @@ impl Scenario {
             settle_ms,
             repeat,
             modes: server.modes,
-            sweep: server.sweep,
+            // A load sweep keeps one folder per mode at every step, even with one mode.
+            sweep: server.sweep || load.is_some(),
             max_connections: server.max_connections,
             idle_timeout: server.idle_timeout,
             clients,
+            load,
+            step: None,
             text: text.to_owned(),
         })
+    }
+
+    /// This scenario at step `i` of its load sweep: the swept group's key set to the
+    /// step's value (validated when the file was read). Itself without a sweep.
+    pub fn at_step(&self, i: usize) -> Self {
+        let mut s = self.clone();
+        if let Some(load) = &self.load
+            && let Some(&v) = load.values.get(i)
+        {
+            // Every value was applied once in `load_sweep`: it cannot fail here.
+            if let Ok(group) = apply(&self.clients[load.group], load.key, v) {
+                s.clients[load.group] = group;
+            }
+            s.step = Some(i);
+        }
+        s
+    }
+
+    /// The steps of the load sweep: each step's scenario (one, itself, without a sweep).
+    pub fn steps(&self) -> Vec<Self> {
+        match &self.load {
+            Some(load) => (0..load.values.len()).map(|i| self.at_step(i)).collect(),
+            None => vec![self.clone()],
+        }
+    }
+
+    /// The name in titles: `NAME`, or `NAME — KEY = VALUE` at a step of a load sweep.
+    pub fn title(&self) -> String {
+        match (&self.load, self.step) {
+            (Some(load), Some(i)) => format!("{} — {}", self.name, load.describe(i)),
+            _ => self.name.clone(),
+        }
+    }
+
+    /// The results folder of this step below the scenario's (`step-KEY-VALUE`), if it is
+    /// a step of a load sweep.
+    pub fn step_folder(&self) -> Option<String> {
+        Some(self.load.as_ref()?.folder(self.step?))
+    }
+
+    /// The messages per second the clients are asked to send: workers / mean interval,
+    /// summed over the groups (a group with no finite mean counts by its median).
+    pub fn offered_rate(&self) -> f64 {
+        self.clients
+            .iter()
+            .map(|g| f64::from(g.workers) * 1e3 / g.typical_interval_ms())
+            .sum()
     }
 
     /// Connections the server should see: one per worker.
@@ -264,9 +404,20 @@ type Here<'a> = &'a dyn Fn(&str, String) -> String;
 struct Source<'a> {
     text: &'a str,
     origin: &'a Path,
+    /// Refuse workers beyond this machine's open-file limit.
+    check_limits: bool,
 }
 
 impl Source<'_> {
+    /// Sockets the open-file limit leaves for workers (unbounded when not checked).
+    fn fd_room(&self) -> u64 {
+        if self.check_limits {
+            arrivals::limits::open_file_limit().saturating_sub(RESERVED_FDS)
+        } else {
+            u64::MAX
+        }
+    }
+
     fn invalid(&self, span: Range<usize>, message: String) -> ScenarioError {
         let (line, column) = line_column(self.text, span.start);
         ScenarioError::Invalid {
@@ -408,7 +559,7 @@ impl Source<'_> {
         }
         // The server holds one socket per worker of every group at once.
         let total: u64 = clients.iter().map(|g| u64::from(g.workers)).sum();
-        let room = arrivals::limits::open_file_limit().saturating_sub(RESERVED_FDS);
+        let room = self.fd_room();
         if total > room {
             return Err(self.invalid(
                 0..0,
@@ -462,7 +613,7 @@ impl Source<'_> {
         }
         // Every worker holds a socket in its client and one in the server: more than the
         // open-file limit allows cannot run on this machine.
-        let room = arrivals::limits::open_file_limit().saturating_sub(RESERVED_FDS);
+        let room = self.fd_room();
         if u64::from(*group.workers.get_ref()) > room {
             return Err(self.invalid(
                 group.workers.span(),
@@ -570,6 +721,142 @@ impl Source<'_> {
     }
 }
 
+impl Source<'_> {
+    /// `[sweep]`: a known key of an existing group, and a non-empty list of values that key
+    /// can take (each is applied to the group once, as a run would).
+    fn load_sweep(
+        &self,
+        raw: Spanned<RawSweep>,
+        clients: &[ClientGroup],
+    ) -> Result<LoadSweep, ScenarioError> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let key_name = raw.key.get_ref().as_str();
+        let key = SweepKey::ALL
+            .into_iter()
+            .find(|k| k.name() == key_name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SweepKey::ALL.iter().map(|k| k.name()).collect();
+                self.invalid(
+                    raw.key.span(),
+                    format!(
+                        "key `key` of [sweep]: \"{key_name}\" is not a client key a sweep can vary \
+                         (one of: {})",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        let group = match &raw.group {
+            Some(label) => clients
+                .iter()
+                .position(|g| g.label == *label.get_ref())
+                .ok_or_else(|| {
+                    let labels: Vec<&str> = clients.iter().map(|g| g.label.as_str()).collect();
+                    self.invalid(
+                        label.span(),
+                        format!(
+                            "key `group` of [sweep]: no [[clients]] group is labelled \"{}\" \
+                             (the groups: {})",
+                            label.get_ref(),
+                            labels.join(", ")
+                        ),
+                    )
+                })?,
+            None if clients.len() == 1 => 0,
+            None => {
+                return Err(self.invalid(
+                    span,
+                    "key `group`: [sweep] must name the client group it varies when there are \
+                     several"
+                        .into(),
+                ));
+            }
+        };
+        let values_span = raw.values.span();
+        let mut values = Vec::new();
+        for item in raw.values.into_inner() {
+            let here =
+                |why: String| self.invalid(item.span(), format!("key `values` of [sweep]: {why}"));
+            let v = match item.get_ref() {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) => *f,
+                other => return Err(here(format!("{other} is not a number"))),
+            };
+            apply(&clients[group], key, v).map_err(here)?;
+            let mut at_step = clients.to_vec();
+            at_step[group].workers = match key {
+                SweepKey::Workers => v as u32,
+                _ => at_step[group].workers,
+            };
+            let total: u64 = at_step.iter().map(|g| u64::from(g.workers)).sum();
+            let room = self.fd_room();
+            if total > room {
+                return Err(here(format!(
+                    "at {} the groups' {total} workers need as many sockets in the server, but \
+                     the open-file limit (`ulimit -n`) leaves room for {room}",
+                    LoadSweep::format_value(v)
+                )));
+            }
+            if values.contains(&v) {
+                return Err(here(format!(
+                    "{} is listed twice",
+                    LoadSweep::format_value(v)
+                )));
+            }
+            values.push(v);
+        }
+        if values.is_empty() {
+            return Err(self.invalid(
+                values_span,
+                "key `values` of [sweep]: the list is empty".into(),
+            ));
+        }
+        Ok(LoadSweep { key, group, values })
+    }
+}
+
+/// `group` with `key` set to `v`, or why `v` is no value of that key.
+fn apply(group: &ClientGroup, key: SweepKey, v: f64) -> Result<ClientGroup, String> {
+    let mut g = group.clone();
+    match key {
+        SweepKey::Workers => {
+            if !(v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX)) {
+                return Err(format!(
+                    "{} is no number of workers (a whole number, at least 1)",
+                    LoadSweep::format_value(v)
+                ));
+            }
+            g.workers = v as u32;
+        }
+        SweepKey::Param => {
+            g.dist = Distribution::new(g.dist.kind(), v, g.dist.shape()).map_err(|e| {
+                format!(
+                    "{} is no `param` of group \"{}\": {e}",
+                    LoadSweep::format_value(v),
+                    g.label
+                )
+            })?;
+        }
+        SweepKey::ConnectParam => {
+            let Some(c) = g.connect else {
+                return Err(format!(
+                    "group \"{}\" has no connection process to vary (set its `connect_dist` and \
+                     `connect_param`)",
+                    g.label
+                ));
+            };
+            g.connect = Some(Distribution::new(c.kind(), v, c.shape()).map_err(|e| {
+                format!(
+                    "{} is no `connect_param` of group \"{}\": {e}",
+                    LoadSweep::format_value(v),
+                    g.label
+                )
+            })?);
+        }
+    }
+    Ok(g)
+}
+
 /// Letters, digits, '-' and '_' only, not empty: safe as a file or folder name.
 pub fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
@@ -612,6 +899,15 @@ struct RawScenario {
     repeat: Option<Spanned<u64>>,
     server: Spanned<RawServer>,
     clients: Vec<Spanned<RawClient>>,
+    sweep: Option<Spanned<RawSweep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    key: Spanned<String>,
+    group: Option<Spanned<String>>,
+    values: Spanned<Vec<Spanned<toml::Value>>>,
 }
 
 #[derive(Deserialize)]
@@ -882,6 +1178,107 @@ start_after_ms = 0
         assert!(msg.contains("missing field `dist`"), "{msg}");
         let msg = refusal(&GOOD.replace("seed = 42\n", ""));
         assert!(msg.contains("missing field `seed`"), "{msg}");
+    }
+
+    #[test]
+    fn a_load_sweep_applies_each_value_to_its_group() {
+        let s = parse(&format!(
+            "{GOOD}[sweep]\nkey = \"workers\"\ngroup = \"deterministic\"\nvalues = [1, 10, 100]\n"
+        ))
+        .expect("valid");
+        let load = s.load.clone().expect("a sweep");
+        assert_eq!(
+            (load.key, load.group, load.values.len()),
+            (SweepKey::Workers, 1, 3)
+        );
+        assert!(s.sweep, "a load sweep keeps one folder per mode");
+        let steps = s.steps();
+        assert_eq!(steps[2].clients[1].workers, 100);
+        assert_eq!(steps[2].clients[0].workers, 2, "other groups unchanged");
+        assert_eq!(steps[2].expected_connections(), 102);
+        assert_eq!(steps[1].step_folder().as_deref(), Some("step-workers-10"));
+        assert_eq!(steps[1].title(), "t — workers = 10");
+        // A rate sweep: exponential at 2.5/s, the parameter as written.
+        let s = parse(&format!(
+            "{}[sweep]\nkey = \"param\"\ngroup = \"uniform\"\nvalues = [0.5, 2]\n",
+            GOOD.replace("dist = \"u\"", "dist = \"e\"")
+        ))
+        .expect("valid");
+        assert_eq!(s.at_step(0).clients[0].dist.param(), 0.5);
+        assert_eq!(s.load.as_ref().expect("sweep").folder(1), "step-param-2");
+        assert_eq!(s.at_step(0).offered_rate(), 2.0 * 0.5 + 3.0 * 2.0);
+    }
+
+    #[test]
+    fn bad_sweeps_are_refused_with_file_line_and_column() {
+        let sweep = |body: &str| format!("{GOOD}[sweep]\n{body}");
+        let cases = [
+            (
+                sweep("key = \"wrokers\"\ngroup = \"uniform\"\nvalues = [1]\n"),
+                "exp/t.toml:19:7: ",
+                "\"wrokers\" is not a client key",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = []\n"),
+                "exp/t.toml:21:10: ",
+                "the list is empty",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = [1, 2.5]\n"),
+                "exp/t.toml:21:14: ",
+                "2.5 is no number of workers",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = [1, 0]\n"),
+                "exp/t.toml:21:14: ",
+                "0 is no number of workers",
+            ),
+            (
+                sweep("key = \"param\"\ngroup = \"uniform\"\nvalues = [1, -3]\n"),
+                "exp/t.toml:21:14: ",
+                "no `param` of group",
+            ),
+            (
+                sweep("key = \"connect_param\"\ngroup = \"uniform\"\nvalues = [1]\n"),
+                "exp/t.toml:21:11: ",
+                "has no connection process",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"nobody\"\nvalues = [1]\n"),
+                "exp/t.toml:20:9: ",
+                "no [[clients]] group is labelled \"nobody\"",
+            ),
+            (
+                sweep("key = \"workers\"\nvalues = [1]\n"),
+                "exp/t.toml:",
+                "must name the client group",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = [1, \"x\"]\n"),
+                "exp/t.toml:21:14: ",
+                "is not a number",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = [2, 2]\n"),
+                "exp/t.toml:21:14: ",
+                "listed twice",
+            ),
+            (
+                sweep("key = \"workers\"\ngroup = \"uniform\"\nvalues = [4000000000]\n"),
+                "exp/t.toml:21:11: ",
+                "open-file limit",
+            ),
+            (
+                sweep("kee = \"workers\"\n"),
+                "exp/t.toml:19:1: ",
+                "unknown field `kee`",
+            ),
+        ];
+        for (text, at, what) in cases {
+            let msg = refusal(&text);
+            assert!(msg.starts_with(at), "{at}: {msg}");
+            assert!(msg.contains(what), "{what}: {msg}");
+        }
     }
 
     #[test]

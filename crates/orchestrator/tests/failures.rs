@@ -198,3 +198,127 @@ fn a_missing_binary_says_how_to_build_it() {
     assert!(stderr.contains("cargo build --bins"), "{stderr}");
     assert!(!lab.path("results").exists());
 }
+
+/// Builds the real `server` and `client` beside the orchestrator under test and returns
+/// their folder.
+fn real_bins() -> PathBuf {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .parent()
+        .expect("the binary has a folder")
+        .to_owned();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(&workspace)
+        .args(["build", "--quiet", "--bins", "-p", "server", "-p", "client"]);
+    if bin_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().expect("cargo runs").success());
+    bin_dir
+}
+
+/// A load sweep over `workers` = 1, 2, 3 whose step 2 cannot run.
+const SWEEP: &str = r#"description = "a sweep with a step that cannot run"
+seed = 2
+settle_ms = 50
+
+[server]
+mode = "thr"
+
+[[clients]]
+label = "load"
+workers = 1
+intervals = 3
+dist = "d"
+param = 0.01
+
+[sweep]
+key = "workers"
+group = "load"
+values = [1, 2, 3]
+"#;
+
+#[test]
+fn a_sweep_step_that_cannot_run_is_recorded_failed_and_the_sweep_goes_on() {
+    let real = real_bins();
+    // The real binaries, except that the client refuses to start 2 workers, as a client
+    // out of ports or file descriptors would.
+    let client = format!(
+        r#"prev=""
+for a in "$@"; do
+  if [ "$prev" = "--workers" ] && [ "$a" = "2" ]; then
+    echo "cannot connect: no free local port (stand-in)" >&2; exit 3
+  fi
+  prev="$a"
+done
+exec "{}" "$@""#,
+        real.join("client").display()
+    );
+    let server = format!(r#"exec "{}" "$@""#, real.join("server").display());
+    let lab = Lab::new(&[("server", &server), ("client", &client)]);
+    std::fs::write(lab.path("experiments/sweep.toml"), SWEEP).expect("scenario");
+    let out = lab.run_these(&["sweep"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("workers = 2, mode thr"), "{stderr}");
+    assert!(stderr.contains("1 of 3 runs failed"), "{stderr}");
+    // Steps 1 and 3 ran and add up; step 2 says why it did not.
+    assert!(
+        stdout.contains("sweep (workers = 1, thr): 1 connections, 3 messages"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sweep (workers = 3, thr): 3 connections, 9 messages"),
+        "{stdout}"
+    );
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.path("results/sweep/step-workers-2/thr/run.json"))
+            .expect("the failed step's run.json"),
+    )
+    .expect("json");
+    assert!(
+        info["failed"]
+            .as_str()
+            .is_some_and(|f| f.contains("no free local port")),
+        "{info}"
+    );
+    let load = std::fs::read_to_string(lab.path("results/sweep/load.csv")).expect("load.csv");
+    let rows: Vec<&str> = load.lines().collect();
+    assert_eq!(rows.len(), 4, "{load}");
+    assert!(rows[2].starts_with("2,thr,0,"), "{load}");
+    assert!(rows[2].contains("no free local port"), "{load}");
+    let page = std::fs::read_to_string(lab.path("report/sweep/README.md")).expect("page");
+    assert!(page.contains("| 2 | thr ◆ | 200.0 | failed: "), "{page}");
+    assert!(page.contains("![load](load.png)"), "{page}");
+    // Re-rendered from the recorded files, every table and page is the same.
+    let before = derived(&lab);
+    let status = Command::new(lab.path("bin/orchestrator"))
+        .current_dir(lab.dir.path())
+        .arg("report")
+        .status()
+        .expect("report runs");
+    assert!(status.success());
+    assert_eq!(before, derived(&lab));
+}
+
+/// Every CSV under results/ and every page and plot under report/, by path.
+fn derived(lab: &Lab) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    fn collect(dir: &std::path::Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "csv" || e == "md" || e == "png")
+            {
+                out.insert(path.clone(), std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    collect(&lab.path("results"), &mut out);
+    collect(&lab.path("report"), &mut out);
+    out
+}

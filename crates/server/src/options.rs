@@ -9,7 +9,7 @@ use arrivals::protocol::DEFAULT_MAX_LINE_BYTES;
 use clap::Parser;
 
 /// Default of `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub use arrivals::args::DEFAULT_MAX_CONNECTIONS;
 
 /// The server's command line.
 #[derive(Clone, Debug, Parser)]

@@ -224,6 +224,65 @@ pub fn summary_runs(summary: &[AcrossRow], distortion: &[AcrossRow]) -> Result<V
     )
 }
 
+/// One row per step and mode of a load sweep: the swept value, the rate offered and
+/// achieved (`unit` per second), the server delay's p50 and p99, the KS D of send gaps vs
+/// data gaps, the mean connect → accept wait, whether this is the mode's knee, and why a
+/// run failed.
+pub fn load(
+    key: &str,
+    unit: crate::load::Unit,
+    points: &[crate::load::Point],
+    knees: &[crate::load::Knee],
+) -> Result<Vec<u8>, CsvError> {
+    let rate = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+    let rows = points
+        .iter()
+        .map(|p| {
+            let knee = knees.iter().any(|k| k.mode == p.mode && k.value == p.value);
+            vec![
+                crate::scenario::LoadSweep::format_value(p.value),
+                p.mode.to_string(),
+                p.runs.to_string(),
+                rate(Some(p.offered)),
+                rate(p.achieved),
+                csv_opt_ms(p.delay_p50),
+                csv_opt_ms(p.delay_p99),
+                p.ks_d.map(|d| format!("{d:.6}")).unwrap_or_default(),
+                csv_opt_ms(p.wait_ms),
+                knee.to_string(),
+                // One line per row: the reason's lines joined.
+                p.failed
+                    .as_deref()
+                    .map(|f| f.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let (offered, achieved) = match unit {
+        crate::load::Unit::Messages => ("offered_messages_per_s", "achieved_messages_per_s"),
+        crate::load::Unit::Connections => {
+            ("offered_connections_per_s", "achieved_connections_per_s")
+        }
+    };
+    table(
+        "load.csv",
+        &[
+            key,
+            "mode",
+            "runs",
+            offered,
+            achieved,
+            "server_delay_p50_ms",
+            "server_delay_p99_ms",
+            "ks_d_send_vs_data",
+            "mean_connect_wait_ms",
+            "knee",
+            "failed",
+        ],
+        rows,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

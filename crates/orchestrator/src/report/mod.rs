@@ -83,6 +83,9 @@ pub fn render_scenario(
     layout: &Layout,
     recorded: &Recorded,
 ) -> Result<Vec<Vec<Dataset>>, ReportError> {
+    if !recorded.steps.is_empty() {
+        return render_load_sweep(layout, recorded);
+    }
     let report_root = layout.scenario_report(&recorded.name);
     results::remove_dir(&report_root)?;
     let mut sets = Vec::new();
@@ -123,7 +126,13 @@ pub fn render_scenario(
         }
         sets.push(runs);
     }
-    if recorded.sweep {
+    if recorded.sweep && sets.iter().all(Vec::is_empty) {
+        // Every run failed (a load sweep's step that could not run): say so, and where.
+        results::write(
+            &report_root.join(results::README_MD),
+            all_failed_page(recorded).as_bytes(),
+        )?;
+    } else if recorded.sweep {
         let refs: Vec<Vec<&Dataset>> = sets.iter().map(|r| r.iter().collect()).collect();
         for f in figures::FIGURES {
             if let Draw::Sweep(draw) = f.draw {
@@ -137,6 +146,96 @@ pub fn render_scenario(
         )?;
     }
     Ok(sets)
+}
+
+/// A load sweep: each step rendered as a sweep of its own below the scenario's folders,
+/// then `load.csv`, `load.png`, `delay.png` and the sweep's page. Returns every step's runs
+/// (per step and mode) for the index.
+fn render_load_sweep(
+    layout: &Layout,
+    recorded: &Recorded,
+) -> Result<Vec<Vec<Dataset>>, ReportError> {
+    let report_root = layout.scenario_report(&recorded.name);
+    results::remove_dir(&report_root)?;
+    let below = layout.below(&recorded.name);
+    let mut rendered = Vec::new();
+    for (value, step) in &recorded.steps {
+        let sets = render_scenario(&below, step)?;
+        let mut failed = Vec::new();
+        for set in &step.sets {
+            for (_, dir) in &set.runs {
+                let info = results::read_run_info(dir)?;
+                if let Some(why) = info.failed {
+                    failed.push((info.mode, why));
+                }
+            }
+        }
+        rendered.push((*value, step.name.clone(), sets, failed));
+    }
+    let steps: Vec<crate::load::StepRuns<'_>> = rendered
+        .iter()
+        .map(|(value, folder, sets, failed)| crate::load::StepRuns {
+            value: *value,
+            folder: folder.clone(),
+            sets: sets.iter().map(|r| r.iter().collect()).collect(),
+            failed: failed.clone(),
+        })
+        .collect();
+    let first = steps
+        .iter()
+        .flat_map(|s| s.sets.iter().flatten())
+        .next()
+        .copied();
+    let results_dir = layout.scenario_results(&recorded.name);
+    let link = Layout::link(&report_root, &results_dir);
+    let (points, knees, unit) = match first.and_then(|d| Some((d, d.scenario.load.as_ref()?))) {
+        Some((d, load)) => {
+            let unit = crate::load::Unit::of(load.key);
+            let points = crate::load::points(&d.scenario, &steps, unit);
+            let knees = crate::load::knees(&points, &d.scenario.modes);
+            results::write(
+                &results_dir.join(results::LOAD_CSV),
+                &csv::load(load.key.name(), unit, &points, &knees)?,
+            )?;
+            write_png(&report_root.join("load.png"), plot::LOAD_SIZE, |a| {
+                plot::draw_load(a, &d.scenario, &points, &knees, unit)
+            })?;
+            write_png(&report_root.join("delay.png"), plot::LOAD_SIZE, |a| {
+                plot::draw_delay_steps(a, &d.scenario, &steps)
+            })?;
+            (points, knees, unit)
+        }
+        None => (Vec::new(), Vec::new(), crate::load::Unit::Messages),
+    };
+    let page = markdown::load_page(&markdown::LoadPage {
+        first,
+        name: &recorded.name,
+        steps: &steps,
+        points: &points,
+        knees: &knees,
+        unit,
+        results_link: &link,
+    });
+    results::write(&report_root.join(results::README_MD), page.as_bytes())?;
+    drop(steps);
+    Ok(rendered
+        .into_iter()
+        .flat_map(|(_, _, sets, _)| sets)
+        .collect())
+}
+
+/// The page of a sweep (a load sweep's step) whose every run failed.
+fn all_failed_page(recorded: &Recorded) -> String {
+    let mut out = format!("# {}: every run failed\n\n", recorded.name);
+    for set in &recorded.sets {
+        for (_, dir) in &set.runs {
+            if let Ok(info) = results::read_run_info(dir) {
+                let why = info.failed.unwrap_or_default();
+                out.push_str(&format!("- `{}`: {why}\n", info.mode));
+            }
+        }
+    }
+    out
 }
 
 /// The page of a run that failed: why, and where its partial logs are.
@@ -195,15 +294,21 @@ pub fn render_all(layout: &Layout) -> Result<Rendered, ReportError> {
 /// Rewrites only the index, from every recorded scenario.
 pub fn write_index_of_all(layout: &Layout) -> Result<Rendered, ReportError> {
     pass(layout, |r| {
-        r.sets
+        // A load sweep's steps in order, each with its modes' runs.
+        let sets = r
+            .sets
             .iter()
-            .map(|set| {
-                set.runs
-                    .iter()
-                    .map(|(_, dir)| results::load_run(dir).map_err(ReportError::from))
-                    .collect()
-            })
-            .collect()
+            .chain(r.steps.iter().flat_map(|(_, step)| step.sets.iter()));
+        sets.map(|set| {
+            set.runs
+                .iter()
+                .filter(|(_, dir)| {
+                    results::read_run_info(dir).is_ok_and(|info| info.failed.is_none())
+                })
+                .map(|(_, dir)| results::load_run(dir).map_err(ReportError::from))
+                .collect()
+        })
+        .collect()
     })
 }
 

@@ -36,12 +36,14 @@ pub fn index_page(entries: &[IndexEntry<'_>], results_link: &str) -> String {
     );
     out.push_str("## Scenarios\n\n| scenario | modes | runs | description |\n|---|---|---:|---|\n");
     for e in entries {
-        let modes: Vec<String> = e
-            .sets
-            .iter()
-            .filter_map(|r| r.first())
-            .map(|d| format!("`{}`", d.mode))
-            .collect();
+        let mut modes: Vec<String> = Vec::new();
+        for d in e.sets.iter().filter_map(|r| r.first()) {
+            let mode = format!("`{}`", d.mode);
+            // A load sweep lists each mode at every step: name it once.
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
         let first = e.sets.first().and_then(|r| r.first());
         let description = first
             .map(|d| d.scenario.description.replace('|', "\\|"))
@@ -67,7 +69,7 @@ pub fn index_page(entries: &[IndexEntry<'_>], results_link: &str) -> String {
             let _ = writeln!(
                 out,
                 "| {} | [{}]({}/{}README.md) | {} |",
-                e.name,
+                d.scenario.title(),
                 run_name(d),
                 e.name,
                 run_dir(d),
@@ -92,15 +94,19 @@ pub fn index_page(entries: &[IndexEntry<'_>], results_link: &str) -> String {
             let Some(d) = runs.first() else { continue };
             let a = AcrossRuns::of(runs);
             at_once |= connected_at_once(&a);
+            let step = d
+                .scenario
+                .step_folder()
+                .map_or_else(String::new, |f| format!("{f}/"));
             let page = if d.info.sweep {
-                format!("{}/{}/README.md", e.name, d.mode)
+                format!("{}/{step}{}/README.md", e.name, d.mode)
             } else {
                 format!("{}/README.md", e.name)
             };
             let _ = writeln!(
                 out,
                 "| {} | [{}]({page}) | {}",
-                e.name,
+                d.scenario.title(),
                 d.mode,
                 distortion_cells(runs.len(), &a)
             );

@@ -5,6 +5,7 @@
 
 mod across;
 mod index;
+mod load_page;
 mod reading;
 mod repeat_page;
 mod run_page;
@@ -19,6 +20,7 @@ use crate::fidelity::Across;
 
 pub use across::AcrossRuns;
 pub use index::{IndexEntry, index_page};
+pub use load_page::{LoadPage, load_page};
 pub use repeat_page::repeat_page;
 pub use run_page::{Links, run_page};
 pub use sweep_page::sweep_page;
@@ -60,6 +62,15 @@ fn fmt_figure(name: &str, v: f64) -> String {
 
 /// The path of a run's page folder below its scenario's report folder: `[<mode>/][run-<k>/]`.
 fn run_dir(d: &Dataset) -> String {
+    match d.scenario.step_folder() {
+        Some(step) => format!("{step}/{}", run_dir_in_step(d)),
+        None => run_dir_in_step(d),
+    }
+}
+
+/// The path of a run's page folder below its step's folder in a load sweep (below its
+/// scenario's otherwise): `[<mode>/][run-<k>/]`.
+fn run_dir_in_step(d: &Dataset) -> String {
     let mut path = String::new();
     if d.info.sweep {
         let _ = write!(path, "{}/", d.mode);
@@ -70,13 +81,17 @@ fn run_dir(d: &Dataset) -> String {
     path
 }
 
-/// The name of a run in tables: its mode, and `#k` in a repeated scenario.
+/// The name of a run in tables: its mode, `#k` in a repeated scenario, and its step in a
+/// load sweep.
 fn run_name(d: &Dataset) -> String {
+    let mut name = d.mode.to_string();
     if d.scenario.repeat > 1 {
-        format!("{} #{}", d.mode, d.info.run)
-    } else {
-        d.mode.to_string()
+        let _ = write!(name, " #{}", d.info.run);
     }
+    if let (Some(load), Some(i)) = (&d.scenario.load, d.scenario.step) {
+        let _ = write!(name, " at {}", load.describe(i));
+    }
+    name
 }
 
 fn signed_pct(observed: f64, expected: f64) -> String {

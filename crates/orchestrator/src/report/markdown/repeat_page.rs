@@ -42,7 +42,7 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
         return out;
     };
     let n = runs.len();
-    let mut title = first.scenario.name.clone();
+    let mut title = first.scenario.title();
     if first.info.sweep {
         let _ = write!(title, " — mode `{}`", first.mode);
     }

@@ -270,7 +270,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
 
 /// The title, description, mode, seed and provenance, and where the files are.
 fn header(out: &mut String, d: &Dataset, links: &Links) {
-    let mut title = d.scenario.name.clone();
+    let mut title = d.scenario.title();
     if d.info.sweep {
         let _ = write!(title, " — mode `{}`", d.mode);
     }

@@ -10,7 +10,7 @@ use super::tables::{
     AT_ONCE_NOTE, DISTORTION_ALIGN, DISTORTION_HEADER, MODE_ALIGN, MODE_HEADER, distortion_cells,
     groups_table, mode_row,
 };
-use super::{pm, provenance, run_dir, run_name};
+use super::{pm, provenance, run_dir_in_step, run_name};
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Fit, SUMMARY_FIGURES, Series};
 
@@ -148,7 +148,7 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
         return out;
     };
     let repeat = first.scenario.repeat;
-    let _ = writeln!(out, "# {}\n", first.scenario.name);
+    let _ = writeln!(out, "# {}\n", first.scenario.title());
     let _ = writeln!(out, "{}\n", first.scenario.description);
     if repeat > 1 {
         let _ = writeln!(
@@ -187,7 +187,7 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
             "| {0} | {1} | [{0}]({2}README.md) |",
             run_name(d),
             mode_row(d),
-            run_dir(d)
+            run_dir_in_step(d)
         );
     }
     let link = if repeat > 1 {
@@ -221,7 +221,7 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
             if repeat > 1 {
                 format!("{}/", d.mode)
             } else {
-                run_dir(d)
+                run_dir_in_step(d)
             }
         });
         let _ = writeln!(

@@ -18,7 +18,7 @@ pub fn draw_connection_gaps<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let title = format!(
         "{} — {}: connection gaps (time since the previous accept)",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.server_name()
     );
     let area = root.titled(&title, title_style())?;

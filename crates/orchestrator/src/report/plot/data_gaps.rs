@@ -47,7 +47,7 @@ pub fn draw_data_gaps<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let title = format!(
         "{} — {}: data gaps per client group, observed vs configured",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.server_name()
     );
     let area = root.titled(&title, title_style())?;

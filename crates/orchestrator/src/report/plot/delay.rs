@@ -52,7 +52,7 @@ pub fn draw_delay<DB: DrawingBackend>(
     }
     let title = format!(
         "{} — {} server: how long each message waited in the socket before it was read",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.name()
     );
     let area = root.titled(&title, title_style())?;
@@ -81,7 +81,7 @@ pub fn draw_delay_modes<DB: DrawingBackend>(
         .collect();
     let title = format!(
         "{}: how long messages waited in the socket before each server mode read them",
-        first.scenario.name
+        first.scenario.title()
     );
     let area = root.titled(&title, title_style())?;
     draw_panel(&area, None, &curves)
@@ -111,7 +111,8 @@ pub(crate) fn draw_panel<DB: DrawingBackend>(
         .iter()
         .copied()
         .filter(|v| *v > 0.0)
-        .fold(f64::INFINITY, f64::min)
+        .reduce(f64::min)
+        .unwrap_or(FLOOR_MS)
         .max(FLOOR_MS);
     let (lo, hi) = (min / 1.5, (max * 1.5).max(min * 10.0));
     let mut builder = ChartBuilder::on(area);

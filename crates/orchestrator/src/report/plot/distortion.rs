@@ -66,7 +66,7 @@ pub fn draw_distortion<DB: DrawingBackend>(
     let repeats = sets.iter().map(Vec::len).max().unwrap_or(1);
     let title = format!(
         "{}: what each server mode observed vs what the clients sent{}",
-        first.scenario.name,
+        first.scenario.title(),
         if repeats > 1 {
             format!(" ({repeats} runs each)")
         } else {
@@ -209,7 +209,11 @@ fn draw_mean_gaps<DB: DrawingBackend>(
         .map(|(v, _)| v)
         .filter(|v| *v > 0.0)
         .collect();
-    let lo = (values.iter().copied().fold(f64::INFINITY, f64::min) / 4.0).max(1e-3);
+    // No values (one connection: no gap to average): any finite decade will do.
+    let lo = match values.iter().copied().reduce(f64::min) {
+        Some(min) => (min / 4.0).max(1e-3),
+        None => 1.0,
+    };
     let hi = (values.iter().copied().fold(0.0, f64::max) * 8.0).max(lo * 10.0);
     let mut chart = ChartBuilder::on(area)
         .caption("mean connection gap", caption_style())

@@ -160,7 +160,7 @@ pub fn draw_fit<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let title = format!(
         "{} — {}: measured gaps against the configured distributions",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.server_name()
     );
     let area = root.titled(&title, title_style())?;

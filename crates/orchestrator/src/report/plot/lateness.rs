@@ -36,7 +36,7 @@ pub fn draw_lateness<DB: DrawingBackend>(
 ) -> Result<(), PlotError> {
     let title = format!(
         "{} — {}: client send jitter vs what the network and server added",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.server_name()
     );
     let area = root.titled(&title, title_style())?;

@@ -9,6 +9,7 @@ mod delay;
 mod distortion;
 mod fit;
 mod lateness;
+mod load;
 mod modes;
 mod timeline;
 
@@ -27,6 +28,7 @@ pub use delay::{draw_delay, draw_delay_modes};
 pub use distortion::draw_distortion;
 pub use fit::{draw_fit, fit_size};
 pub use lateness::draw_lateness;
+pub use load::{LOAD_SIZE, draw_delay_steps, draw_load};
 pub use modes::draw_modes;
 pub use timeline::draw_timeline;
 
@@ -254,6 +256,28 @@ mod tests {
         assert_eq!(fit_size(&d), SIZE);
         let fit = png(fit_size(&d), |a| draw_fit(a, &d)).expect("renders");
         assert_eq!(size_of(fit), SIZE);
+    }
+
+    #[test]
+    fn a_run_of_one_connection_and_no_delays_renders() {
+        // One connection has no connection gap: the log axes still need a finite range
+        // (plotters loops forever on an infinite one).
+        let mut d = crate::dataset::fixtures::iterative();
+        d.connections.truncate(1);
+        let first = d.connections[0].conn;
+        d.messages.retain(|m| m.conn == first);
+        d.connects.truncate(1);
+        for m in &mut d.messages {
+            m.server_delay_ms = Some(0.0);
+        }
+        for bytes in [
+            png(SIZE, |a| draw_distortion(a, &[vec![&d]])),
+            png(SIZE, |a| draw_modes(a, &[vec![&d]])),
+            png(SIZE, |a| draw_delay(a, &d)),
+            png(SIZE, |a| draw_connection_gaps(a, &d)),
+        ] {
+            assert!(bytes.is_ok());
+        }
     }
 
     #[test]

@@ -30,13 +30,13 @@ pub fn draw_modes<DB: DrawingBackend>(
     let title = if repeats > 1 {
         format!(
             "{}: one workload against {} server modes ({repeats} runs each, pooled)",
-            first.scenario.name,
+            first.scenario.title(),
             sets.len()
         )
     } else {
         format!(
             "{}: one workload against {} server modes",
-            first.scenario.name,
+            first.scenario.title(),
             sets.len()
         )
     };
@@ -78,7 +78,11 @@ fn draw_averages<DB: DrawingBackend>(
         .flatten()
         .filter(|v| *v > 0.0)
         .collect();
-    let lo = (values.iter().copied().fold(f64::INFINITY, f64::min) / 4.0).max(1e-3);
+    // No values (one connection: no gap to average): any finite decade will do.
+    let lo = match values.iter().copied().reduce(f64::min) {
+        Some(min) => (min / 4.0).max(1e-3),
+        None => 1.0,
+    };
     let hi = (values.iter().copied().fold(0.0, f64::max) * 12.0).max(lo * 10.0);
     let m = sets.len() as f64;
     let mut chart = ChartBuilder::on(area)

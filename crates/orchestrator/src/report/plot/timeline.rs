@@ -15,7 +15,7 @@ pub fn draw_timeline<DB: DrawingBackend>(
     let n = d.connections.len();
     let title = format!(
         "{} — {}: connections over time (at most {} open at once)",
-        d.scenario.name,
+        d.scenario.title(),
         d.mode.server_name(),
         d.max_concurrent()
     );

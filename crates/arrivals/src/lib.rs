@@ -1,7 +1,7 @@
 //! Shared core of the arrivals harness: the wire protocol, the event-log schema, the
-//! inter-event distributions and the statistics that every binary and the report use, and
-//! the contract between the binaries: the server's modes, its console lines and the
-//! `server` and `client` command lines.
+//! inter-event distributions, the statistics and the queueing-theory predictions that every
+//! binary and the report use, and the contract between the binaries: the server's modes, its
+//! console lines and the `server` and `client` command lines.
 
 pub mod args;
 pub mod benchmark;
@@ -13,6 +13,7 @@ pub mod gof;
 pub mod limits;
 pub mod mode;
 pub mod protocol;
+pub mod queueing;
 pub mod seed;
 pub mod stats;
 pub mod writer;

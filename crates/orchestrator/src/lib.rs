@@ -5,6 +5,7 @@ mod binaries;
 mod cli;
 mod dataset;
 mod fidelity;
+mod hosts;
 mod progress;
 mod report;
 mod results;

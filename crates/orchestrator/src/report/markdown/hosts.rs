@@ -107,7 +107,8 @@ pub fn twin_section(hosts: &[Vec<&Dataset>], twin: &[Vec<&Dataset>], twin_link: 
          the path between clients and server differs. What the path and the server add to a \
          gap is *data gap − send gap* per message (the server's gap minus the client's actual \
          send gap); its size, |added|, is compared below, link against loopback. The one-way \
-         latency over the link is corrected by the clock offset (see the run pages).\n"
+         latency over the link is corrected by the clock offset (see the run pages); the right \
+         panel of each mode's `lateness.png` shows |added| per message and group.\n"
     );
     out.push_str("| mode | group | link crossed | messages | mean \\|added\\| (ms): link / loopback | p99 \\|added\\| (ms): link / loopback | mean latency (ms): link / loopback | same draws |\n");
     out.push_str("|---|---|---|---:|---:|---:|---:|---|\n");

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::binaries::Binaries;
+use crate::hosts::Sites;
 use crate::report;
 use crate::results::{self, Layout};
 use crate::run::{self, RunContext, RunError, run_mode};
@@ -185,7 +186,11 @@ fn run_all(layout: &Layout, paths: &[PathBuf]) -> anyhow::Result<()> {
             Ok(s) if scenarios.iter().any(|(o, _)| o.name == s.name) => {
                 errors.push(format!("scenario `{}` is given twice", s.name));
             }
-            Ok(s) => scenarios.push((s, path.display().to_string())),
+            // What only this machine can tell (root, netem), before anything starts.
+            Ok(s) => match crate::hosts::preflight(&s, path) {
+                Ok(()) => scenarios.push((s, path.display().to_string())),
+                Err(e) => errors.push(e.to_string()),
+            },
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -205,12 +210,26 @@ fn run_all(layout: &Layout, paths: &[PathBuf]) -> anyhow::Result<()> {
             failed.push((s.name.clone(), "not run: interrupted".to_owned()));
             continue;
         }
+        // Its namespaces live as long as `sites`: torn down after the scenario's runs, also
+        // when one fails or Ctrl-C interrupts it.
+        let sites = match Sites::set_up(s) {
+            Ok(sites) => sites,
+            Err(e) => {
+                let e = format!("cannot set up its hosts: {e}");
+                if scenarios.len() > 1 {
+                    eprintln!("Error: {}: {e}", s.name);
+                }
+                failed.push((s.name.clone(), e));
+                continue;
+            }
+        };
         let ctx = RunContext {
             layout,
             bins: &bins,
             host: &host,
             scenario_file: file.clone(),
             interrupted: Arc::clone(&interrupted),
+            sites: &sites,
         };
         if let Err(e) = run_scenario(s, &ctx) {
             if scenarios.len() > 1 {

@@ -203,7 +203,7 @@ impl Dataset {
         let clients = ClientSide::read(&scenario, client);
         let mut connections = accepted(server, &clients.by_local);
         let s = ServerSide::read(origin, server, &mut connections, &clients.drawn())?;
-        Ok(Self {
+        let mut d = Self {
             mode: info.mode,
             info,
             scenario,
@@ -216,7 +216,35 @@ impl Dataset {
             sends: clients.sends,
             connects: clients.connects,
             worker_errors: clients.worker_errors,
-        })
+        };
+        d.correct_clocks();
+        Ok(d)
+    }
+
+    /// Puts the figures that compare two hosts' wall clocks on the server's clock: each
+    /// message's one-way latency (server receive − client timestamp) gains the client host's
+    /// offset θ (client clock − server clock), each connect instant loses it. Nothing
+    /// changes for runs on one host (no `hosts` in `run.json`).
+    fn correct_clocks(&mut self) {
+        let Some(hosts) = &self.info.hosts else {
+            return;
+        };
+        let theta: Vec<f64> = self
+            .scenario
+            .clients
+            .iter()
+            .map(|g| hosts.offset_of(&g.label).map_or(0.0, |o| o.offset_ms))
+            .collect();
+        let of = |g: Option<usize>| g.and_then(|g| theta.get(g)).copied().unwrap_or(0.0);
+        for m in &mut self.messages {
+            let t = of(m.group);
+            if let Some(l) = &mut m.latency_ms {
+                *l += t;
+            }
+        }
+        for c in &mut self.connects {
+            c.connect_unix_ms -= of(c.group);
+        }
     }
 
     /// The label of group `g`, or [`UNMATCHED`].
@@ -884,6 +912,7 @@ param = 0.2
             ],
             open_file_limit: None,
             failed: None,
+            hosts: None,
         };
         (info, server, client)
     }

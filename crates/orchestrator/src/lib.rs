@@ -5,6 +5,7 @@ mod binaries;
 mod cli;
 mod dataset;
 mod fidelity;
+mod hosts;
 mod load;
 mod progress;
 mod report;

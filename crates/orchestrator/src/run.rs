@@ -21,6 +21,7 @@ use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 
 use crate::binaries::Binaries;
 use crate::dataset::Dataset;
+use crate::hosts::{HostsError, HostsRecord, Launcher, Sites};
 use crate::progress::Progress;
 use crate::results::{self, Layout, ResultsError};
 use crate::runinfo::{self, ClientRun, Host, RunInfo};
@@ -93,6 +94,8 @@ pub enum RunError {
     CrossCheck { dir: PathBuf, problems: Vec<String> },
     #[error(transparent)]
     Results(#[from] ResultsError),
+    #[error(transparent)]
+    Hosts(#[from] HostsError),
 }
 
 /// What a run needs besides its scenario.
@@ -105,6 +108,8 @@ pub struct RunContext<'a> {
     pub scenario_file: String,
     /// Set by SIGINT/SIGTERM: every wait checks it and stops the run.
     pub interrupted: Arc<AtomicBool>,
+    /// Where the server and each client group run (all local unless the scenario says).
+    pub sites: &'a Sites,
 }
 
 /// The outcome of a successful run.
@@ -126,6 +131,9 @@ struct Proc {
     what: String,
     child: Child,
     status: Option<ExitStatus>,
+    /// On an SSH host: its launcher and pid-file tag, through which it is signalled (the
+    /// local child is the `ssh` client).
+    remote: Option<(Launcher, String)>,
 }
 
 impl Proc {
@@ -143,7 +151,16 @@ impl Proc {
             what: what.to_owned(),
             child,
             status: None,
+            remote: None,
         })
+    }
+
+    /// Signals go to process `tag` of `launcher`'s host when it is remote.
+    fn on(mut self, launcher: &Launcher, tag: &str) -> Self {
+        if launcher.is_remote() {
+            self.remote = Some((launcher.clone(), tag.to_owned()));
+        }
+        self
     }
 
     /// The exit status, once the process has exited (it is then reaped).
@@ -160,6 +177,10 @@ impl Proc {
     /// Sends `sig` to the process. Callers check `status` first: the child is not yet
     /// reaped, so its pid cannot have been reused.
     fn signal(&self, sig: Signal) {
+        if let Some((launcher, tag)) = &self.remote {
+            launcher.signal_remote(tag, if sig == Signal::INT { "INT" } else { "TERM" });
+            return;
+        }
         let _ = kill_process(Pid::from_child(&self.child), sig);
     }
 
@@ -167,6 +188,9 @@ impl Proc {
     fn kill(&mut self) {
         if self.status.is_some() {
             return;
+        }
+        if let Some((launcher, tag)) = &self.remote {
+            launcher.signal_remote(tag, "KILL");
         }
         // The group id is the unreaped child's pid (`process_group(0)`).
         let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
@@ -302,7 +326,7 @@ fn client_args(
     run: u32,
     g: usize,
     group: &ClientGroup,
-    port: u16,
+    (server, port): (&str, u16),
     events: &Path,
 ) -> ClientArgs {
     ClientArgs {
@@ -312,7 +336,7 @@ fn client_args(
         param: group.dist.param(),
         shape: group.dist.shape(),
         connect: group.connect.map(|c| (c.kind(), c.param())),
-        server: "127.0.0.1".to_owned(),
+        server: server.to_owned(),
         port,
         seed: Some(s.group_seed(run, g)),
         events: Some(events.to_owned()),
@@ -349,13 +373,20 @@ pub fn run_mode(
         Duration::from_secs_f64((expected_ms + s.settle_ms as f64) / 1e3),
         s.expected_messages(),
     );
-    let mut server = Server::start(s, mode, &dir, &ctx.bins.server)?;
+    let sites = ctx.sites;
+    // Before anything starts: the hosts' clocks, and their working folders.
+    let labels: Vec<String> = s.clients.iter().map(|g| g.label.clone()).collect();
+    let hosts = sites.record(&labels)?;
+    sites.prepare()?;
+    let mut server = Server::start(s, mode, &dir, &ctx.bins.server, sites)?;
     let port = server.wait_ready(flag)?;
     progress.note(&format!(
-        "{mode} server ({}) listening on 127.0.0.1:{port}",
-        mode.describe()
+        "{mode} server ({}) listening on {}:{port}{}",
+        mode.describe(),
+        sites.bind_address(),
+        crate::hosts::describe_server(sites)
     ));
-    let clients = Clients::new(s, run, port, &dir, &ctx.bins.client);
+    let clients = Clients::new(s, run, (sites, port), &dir, &ctx.bins.client);
     let clients = clients.run_to_end(&mut server, &mut progress, flag, expected_ms)?;
     // Let in-flight data reach the server, then stop it as an operator would.
     sleep_checked(Duration::from_millis(s.settle_ms), flag)?;
@@ -371,12 +402,14 @@ pub fn run_mode(
             log: server.log,
         });
     }
+    fetch_remote(s, sites, &dir)?;
     let run = Recorded {
         mode,
         run,
         port,
         clients,
         duration,
+        hosts,
     };
     record(s, ctx, dir, server, run)
 }
@@ -389,6 +422,19 @@ fn max_connections(s: &Scenario) -> Option<u64> {
         let workers = s.expected_connections();
         (workers > default).then_some(workers)
     })
+}
+
+/// Copies the event logs written on SSH hosts into the run folder.
+fn fetch_remote(s: &Scenario, sites: &Sites, dir: &Path) -> Result<(), RunError> {
+    sites
+        .server
+        .launcher
+        .fetch(results::SERVER_EVENTS, &dir.join(results::SERVER_EVENTS))?;
+    for (g, site) in s.clients.iter().zip(&sites.clients) {
+        let part = results::client_events_part(&g.label);
+        site.launcher.fetch(&part, &dir.join(&part))?;
+    }
+    Ok(())
 }
 
 /// `[name mode run k/N]`: what the progress lines of a run start with.
@@ -421,16 +467,23 @@ struct Server {
 
 impl Server {
     /// Starts the server on port 0, its stdout read by a thread into `server.log`.
-    fn start(s: &Scenario, mode: Mode, dir: &Path, program: &Path) -> Result<Self, RunError> {
+    fn start(
+        s: &Scenario,
+        mode: Mode,
+        dir: &Path,
+        program: &Path,
+        sites: &Sites,
+    ) -> Result<Self, RunError> {
         let log = dir.join(results::SERVER_LOG);
-        let events = dir.join(results::SERVER_EVENTS);
+        let launcher = &sites.server.launcher;
+        let events = launcher.file(dir, results::SERVER_EVENTS);
         let log_file = open_log(&log)?;
         let log_for_stderr = log_file.try_clone().map_err(|source| RunError::CreateLog {
             path: log.clone(),
             source,
         })?;
         let args = ServerArgs {
-            address: "127.0.0.1".to_owned(),
+            address: sites.bind_address(),
             port: 0,
             mode,
             events: Some(events.clone()),
@@ -442,12 +495,13 @@ impl Server {
         let started = Instant::now();
         let mut proc = Proc::spawn(
             "the server",
-            Command::new(program)
-                .args(&argv)
+            launcher
+                .command(program, &argv, "server")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::from(log_for_stderr)),
-        )?;
+        )?
+        .on(launcher, "server");
         let stdout = proc.child.stdout.take().ok_or_else(|| RunError::Wait {
             what: "the server's output".into(),
             source: io::Error::other("stdout was not captured"),
@@ -461,7 +515,8 @@ impl Server {
             argv,
             rx,
             lines: Vec::new(),
-            received: LogTail::new(events),
+            // On an SSH host the log is copied back at the end: no live count.
+            received: LogTail::new(dir.join(results::SERVER_EVENTS)),
             log,
             started,
         })
@@ -560,6 +615,7 @@ impl Server {
 struct Clients<'a> {
     s: &'a Scenario,
     run: u32,
+    sites: &'a Sites,
     port: u16,
     dir: &'a Path,
     program: &'a Path,
@@ -571,12 +627,19 @@ struct Clients<'a> {
 }
 
 impl<'a> Clients<'a> {
-    fn new(s: &'a Scenario, run: u32, port: u16, dir: &'a Path, program: &'a Path) -> Self {
+    fn new(
+        s: &'a Scenario,
+        run: u32,
+        (sites, port): (&'a Sites, u16),
+        dir: &'a Path,
+        program: &'a Path,
+    ) -> Self {
         let mut order: Vec<usize> = (0..s.clients.len()).collect();
         order.sort_by_key(|&g| (s.clients[g].start_after_ms, g));
         Self {
             s,
             run,
+            sites,
             port,
             dir,
             program,
@@ -649,17 +712,21 @@ impl<'a> Clients<'a> {
         };
         let out = File::create(&log_path).map_err(create_error)?;
         let err = out.try_clone().map_err(create_error)?;
-        let events = self.dir.join(results::client_events_part(&group.label));
-        let args = client_args(self.s, self.run, g, group, self.port, &events);
+        let launcher = &self.sites.clients[g].launcher;
+        let events = launcher.file(self.dir, &results::client_events_part(&group.label));
+        let server = self.sites.connect_address();
+        let args = client_args(self.s, self.run, g, group, (&server, self.port), &events);
         let argv = args.to_args();
+        let tag = format!("client-{}", group.label);
         let proc = Proc::spawn(
             &format!("client group `{}`", group.label),
-            Command::new(self.program)
-                .args(&argv)
+            launcher
+                .command(self.program, &argv, &tag)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(out))
                 .stderr(Stdio::from(err)),
-        )?;
+        )?
+        .on(launcher, &tag);
         let info = ClientRun {
             label: group.label.clone(),
             seed: self.s.group_seed(self.run, g),
@@ -729,6 +796,8 @@ struct Recorded {
     port: u16,
     clients: Vec<ClientRun>,
     duration: Duration,
+    /// Where the processes ran and the hosts' clocks (`None`: all local).
+    hosts: Option<HostsRecord>,
 }
 
 /// Merges the client logs, reads the run into its [`Dataset`], cross-checks it and, when
@@ -755,6 +824,7 @@ fn record(
         clients: r.clients,
         duration_ms: (r.duration.as_secs_f64() * 1e3 * 10.0).round() / 10.0,
         server_printed: printed,
+        hosts: r.hosts,
         ..provenance(s, r.mode, r.run, ctx)
     };
     let d = results::load_logs(&dir, info)?;
@@ -799,6 +869,7 @@ fn provenance(s: &Scenario, mode: Mode, run: u32, ctx: &RunContext<'_>) -> RunIn
         server_printed: Vec::new(),
         open_file_limit: Some(arrivals::limits::open_file_limit()),
         failed: None,
+        hosts: None,
     }
 }
 
@@ -990,7 +1061,14 @@ connect_dist = "e"
 connect_param = 4.0
 "#;
         let s = Scenario::from_toml_str("t", text, Path::new("t.toml")).expect("valid");
-        let args = client_args(&s, 2, 0, &s.clients[0], 9, Path::new("e.jsonl"));
+        let args = client_args(
+            &s,
+            2,
+            0,
+            &s.clients[0],
+            ("127.0.0.1", 9),
+            Path::new("e.jsonl"),
+        );
         assert_eq!(args.connect, Some((arrivals::DistKind::Exponential, 4.0)));
         assert_eq!(args.seed, Some(s.group_seed(2, 0)));
     }

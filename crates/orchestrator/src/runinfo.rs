@@ -52,6 +52,10 @@ pub struct RunInfo {
     /// draws nothing from them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+    /// Where the processes ran, the links they crossed and the hosts' clock offsets;
+    /// absent when everything ran locally over loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<crate::hosts::HostsRecord>,
 }
 
 fn first_run() -> u32 {

@@ -117,6 +117,8 @@ pub struct Scenario {
     pub step: Option<usize>,
     /// The file's text, recorded in `run.json`.
     pub text: String,
+    /// Where the processes run (`host`, `[[hosts]]`, `loopback_twin`); all local by default.
+    pub placement: crate::hosts::Placement,
 }
 
 /// The client parameter a load sweep varies.
@@ -233,7 +235,7 @@ impl Scenario {
                 ),
             ));
         }
-        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let mut raw: RawScenario = toml::from_str(text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let message = name_the_key(text, span.start, e.message().trim());
             src.invalid(span, message)
@@ -262,12 +264,33 @@ impl Scenario {
             Some(r) => *r.get_ref() as u32,
             None => 1,
         };
+        let server_place = raw.server.get_mut().place();
+        let client_places: Vec<_> = raw
+            .clients
+            .iter_mut()
+            .map(|c| {
+                let c = c.get_mut();
+                (c.label.get_ref().clone(), c.place())
+            })
+            .collect();
         let server = src.server(raw.server)?;
         let clients = src.clients(raw.clients)?;
         let load = match raw.sweep {
             Some(sweep) => Some(src.load_sweep(sweep, &clients)?),
             None => None,
         };
+        let placement = crate::hosts::spec::placement(
+            &|span, message| src.invalid(span, message),
+            &|offset| {
+                let (line, column) = line_column(text, offset);
+                crate::hosts::Pos { line, column }
+            },
+            raw.hosts,
+            server_place,
+            client_places,
+            raw.loopback_twin,
+            name,
+        )?;
         Ok(Self {
             name: name.to_owned(),
             description,
@@ -283,6 +306,7 @@ impl Scenario {
             load,
             step: None,
             text: text.to_owned(),
+            placement,
         })
     }
 
@@ -899,6 +923,9 @@ struct RawScenario {
     repeat: Option<Spanned<u64>>,
     server: Spanned<RawServer>,
     clients: Vec<Spanned<RawClient>>,
+    #[serde(default)]
+    hosts: Vec<Spanned<crate::hosts::RawHost>>,
+    loopback_twin: Option<Spanned<String>>,
     sweep: Option<Spanned<RawSweep>>,
 }
 
@@ -917,6 +944,18 @@ struct RawServer {
     modes: Option<Spanned<Vec<Spanned<String>>>>,
     max_connections: Option<Spanned<u64>>,
     idle_timeout: Option<Spanned<f64>>,
+    host: Option<Spanned<String>>,
+    bin_dir: Option<Spanned<String>>,
+}
+
+impl RawServer {
+    /// Takes the `host` and `bin_dir` keys out (validated by [`crate::hosts::spec`]).
+    fn place(&mut self) -> crate::hosts::RawPlace {
+        crate::hosts::RawPlace {
+            host: self.host.take(),
+            bin_dir: self.bin_dir.take(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -934,6 +973,18 @@ struct RawClient {
     spin_us: Option<Spanned<u64>>,
     connect_timeout: Option<Spanned<f64>>,
     io_timeout: Option<Spanned<f64>>,
+    host: Option<Spanned<String>>,
+    bin_dir: Option<Spanned<String>>,
+}
+
+impl RawClient {
+    /// Takes the `host` and `bin_dir` keys out (validated by [`crate::hosts::spec`]).
+    fn place(&mut self) -> crate::hosts::RawPlace {
+        crate::hosts::RawPlace {
+            host: self.host.take(),
+            bin_dir: self.bin_dir.take(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -126,6 +126,19 @@ pub fn render_scenario(
         }
         sets.push(runs);
     }
+    let twin = twin_section(layout, recorded, &sets)?;
+    if !recorded.sweep
+        && let Some(twin) = &twin
+        && let Some(d) = sets.first().and_then(|r| r.first())
+    {
+        // A single run: the comparison goes at the end of its page.
+        let page = layout
+            .run_report(&recorded.name, d.mode, false, None)
+            .join(results::README_MD);
+        let mut text = std::fs::read_to_string(&page).unwrap_or_default();
+        text.push_str(twin);
+        results::write(&page, text.as_bytes())?;
+    }
     if recorded.sweep && sets.iter().all(Vec::is_empty) {
         // Every run failed (a load sweep's step that could not run): say so, and where.
         results::write(
@@ -142,7 +155,7 @@ pub fn render_scenario(
         let link = Layout::link(&report_root, &layout.scenario_results(&recorded.name));
         results::write(
             &report_root.join(results::README_MD),
-            markdown::sweep_page(&refs, &link).as_bytes(),
+            (markdown::sweep_page(&refs, &link) + twin.as_deref().unwrap_or("")).as_bytes(),
         )?;
     }
     Ok(sets)
@@ -236,6 +249,45 @@ fn all_failed_page(recorded: &Recorded) -> String {
         }
     }
     out
+}
+
+/// The comparison with the scenario's loopback twin (`loopback_twin`), from the twin's
+/// recorded results; `None` without a twin. A twin not recorded yet is said so on the page.
+fn twin_section(
+    layout: &Layout,
+    recorded: &Recorded,
+    sets: &[Vec<Dataset>],
+) -> Result<Option<String>, ReportError> {
+    let Some(name) = sets
+        .iter()
+        .flatten()
+        .next()
+        .and_then(|d| d.scenario.placement.loopback_twin.clone())
+    else {
+        return Ok(None);
+    };
+    let report_root = layout.scenario_report(&recorded.name);
+    let twin_dir = layout.scenario_results(&name);
+    let mut twin: Vec<Vec<Dataset>> = Vec::new();
+    if let Some(r) = results::discover_scenario(&twin_dir) {
+        for set in &r.sets {
+            let mut runs = Vec::new();
+            for (_, dir) in &set.runs {
+                let info = results::read_run_info(dir)?;
+                if info.failed.is_none() {
+                    runs.push(results::load_logs(dir, info)?);
+                }
+            }
+            twin.push(runs);
+        }
+    }
+    let hosts: Vec<Vec<&Dataset>> = sets.iter().map(|r| r.iter().collect()).collect();
+    let twin: Vec<Vec<&Dataset>> = twin.iter().map(|r| r.iter().collect()).collect();
+    let link = Layout::link(
+        &report_root,
+        &layout.scenario_report(&name).join(results::README_MD),
+    );
+    Ok(Some(markdown::twin_section(&hosts, &twin, &link)))
 }
 
 /// The page of a run that failed: why, and where its partial logs are.

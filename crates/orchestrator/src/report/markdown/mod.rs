@@ -4,6 +4,7 @@
 //! run names the pages share; each page, the shared tables and the readings have their own.
 
 mod across;
+mod hosts;
 mod index;
 mod load_page;
 mod reading;
@@ -19,6 +20,7 @@ use crate::dataset::Dataset;
 use crate::fidelity::Across;
 
 pub use across::AcrossRuns;
+pub use hosts::twin_section;
 pub use index::{IndexEntry, index_page};
 pub use load_page::{LoadPage, load_page};
 pub use repeat_page::repeat_page;

@@ -224,6 +224,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
 
     out.push_str("## Client groups\n\n");
     groups_table(&mut out, d, true);
+    super::hosts::hosts_section(&mut out, d);
 
     let rows = fidelity::rows(d);
     out.push_str("\n## What the server measured\n\n");

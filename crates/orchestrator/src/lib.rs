@@ -13,6 +13,7 @@ mod results;
 mod run;
 mod runinfo;
 mod scenario;
+mod theory;
 
 pub use arrivals::Mode;
 pub use cli::{Cli, run};

@@ -67,14 +67,64 @@ fn typical_ms(d: &arrivals::Distribution) -> f64 {
     d.mean_ms().unwrap_or_else(|| d.quantile_ms(0.5))
 }
 
-/// The rate the server achieved in one run, per second: messages over the time from the
-/// first accept to the last message, or accepts after the first over the time between
-/// the first and the last accept. `None` with too few events to tell.
-pub fn achieved(d: &Dataset, unit: Unit) -> Option<f64> {
+/// The rate the clients' own schedule asked of one run, per second: messages over the time
+/// from the first `connect` call to the end of the longest schedule (each worker's connect
+/// instant plus the intervals it drew), i.e. what a server that kept up would have seen; or
+/// connections after the first over the span of the clients' connect calls. `None` with
+/// too few events to tell.
+pub fn scheduled(d: &Dataset, unit: Unit) -> Option<f64> {
+    let first = d
+        .connects
+        .iter()
+        .map(|c| c.connect_unix_ms)
+        .reduce(f64::min)?;
     match unit {
         Unit::Messages => {
-            let last = d.messages.iter().map(|m| m.recv_ms).fold(0.0, f64::max);
-            (last > 0.0).then(|| d.messages.len() as f64 * 1e3 / last)
+            let end = d
+                .connects
+                .iter()
+                .map(|c| {
+                    let drawn: f64 = d
+                        .sends
+                        .iter()
+                        .filter(|s| s.group == c.group && s.worker == c.worker)
+                        .map(|s| s.interval_ms)
+                        .sum();
+                    c.connect_unix_ms + drawn
+                })
+                .reduce(f64::max)?;
+            (end > first).then(|| d.sends.len() as f64 * 1e3 / (end - first))
+        }
+        Unit::Connections => {
+            let last = d
+                .connects
+                .iter()
+                .map(|c| c.connect_unix_ms)
+                .reduce(f64::max)?;
+            (d.connects.len() > 1 && last > first)
+                .then(|| (d.connects.len() - 1) as f64 * 1e3 / (last - first))
+        }
+    }
+}
+
+/// The rate the server achieved in one run, per second: messages over the time from the
+/// clients' first `connect` call to the server's last message, or accepts after the first
+/// over the span of its accepts. `None` with too few events to tell.
+pub fn achieved(d: &Dataset, unit: Unit) -> Option<f64> {
+    let first_accept = d
+        .connections
+        .iter()
+        .map(|c| c.accept_unix_ms - c.accept_ms)
+        .reduce(f64::min)?;
+    match unit {
+        Unit::Messages => {
+            let first = d
+                .connects
+                .iter()
+                .map(|c| c.connect_unix_ms)
+                .reduce(f64::min)?;
+            let last = first_accept + d.messages.iter().map(|m| m.recv_ms).reduce(f64::max)?;
+            (last > first).then(|| d.messages.len() as f64 * 1e3 / (last - first))
         }
         Unit::Connections => {
             let last = d
@@ -97,6 +147,11 @@ pub struct Point {
     pub runs: usize,
     /// Why a run failed, if one did.
     pub failed: Option<String>,
+    /// The scenario's nominal rate at this step (workers / mean interval, or the connection
+    /// rate): the order of the steps' loads.
+    pub nominal: f64,
+    /// The rate the clients' drawn schedule asked for, mean over the runs (the nominal rate
+    /// when no run finished).
     pub offered: f64,
     /// Mean over the runs.
     pub achieved: Option<f64>,
@@ -170,7 +225,8 @@ pub fn points(s: &Scenario, steps: &[StepRuns<'_>], unit: Unit) -> Vec<Point> {
                     .iter()
                     .find(|(m, _)| *m == mode)
                     .map(|(_, why)| why.clone()),
-                offered: offered(&at, unit),
+                nominal: offered(&at, unit),
+                offered: per_run(&|d| scheduled(d, unit)).unwrap_or_else(|| offered(&at, unit)),
                 achieved: per_run(&|d| achieved(d, unit)),
                 delay_p50: summary.map(|s| s.median),
                 delay_p99: summary.map(|s| s.p99),
@@ -195,7 +251,7 @@ pub fn knees(points: &[Point], modes: &[Mode]) -> Vec<Knee> {
     let mut out = Vec::new();
     for &mode in modes {
         let mut mine: Vec<&Point> = points.iter().filter(|p| p.mode == mode).collect();
-        mine.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+        mine.sort_by(|a, b| a.nominal.total_cmp(&b.nominal));
         let base = mine.iter().find_map(|p| p.delay_p99);
         for p in mine {
             if p.failed.is_some() && p.runs == 0 {
@@ -240,6 +296,7 @@ mod tests {
             mode,
             runs: 1,
             failed: None,
+            nominal: offered,
             offered,
             achieved: Some(achieved),
             delay_p50: Some(p99 / 2.0),

@@ -37,6 +37,7 @@ pub const SUMMARY_CSV: &str = "summary.csv";
 pub const DISTORTION_CSV: &str = "distortion.csv";
 pub const SUMMARY_RUNS_CSV: &str = "summary-runs.csv";
 pub const LOAD_CSV: &str = "load.csv";
+pub const THEORY_CSV: &str = "theory.csv";
 pub const README_MD: &str = "README.md";
 
 /// The console log of client group `label`.

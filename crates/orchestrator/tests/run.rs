@@ -221,6 +221,31 @@ fn a_small_scenario_runs_and_re_renders_identically() {
         ]
     );
     assert_eq!((&distortion[0][2], &distortion[0][3]), ("8", "8"));
+    // The delay the server added: every message has a kernel arrival it was read after.
+    let delay = summary
+        .iter()
+        .find(|r| &r[0] == "server_delay" && &r[1] == "all")
+        .expect("server-delay row");
+    assert_eq!(&delay[2], "8", "one server delay per message");
+    let min_delay: f64 = delay[7].parse().expect("min");
+    assert!(min_delay >= 0.0, "{delay:?}");
+    let waits = summary
+        .iter()
+        .find(|r| &r[0] == "connect_wait" && &r[1] == "all")
+        .expect("connect-wait row");
+    assert_eq!(&waits[2], "3", "one wait per connection");
+    // Theory: three connections are too few to estimate λ; the table says so.
+    let theory = csv_rows(&results.join("theory.csv"));
+    let names: Vec<&str> = theory.iter().map(|r| &r[0]).collect();
+    assert!(
+        names.contains(&"mean_open") && names.contains(&"little_l"),
+        "{names:?}"
+    );
+    let open = theory.iter().find(|r| &r[0] == "mean_open").expect("row");
+    assert!(
+        open[2].is_empty() && open[4].contains("fewer than 30"),
+        "{open:?}"
+    );
 
     let report = lab.path("report/small");
     for png in [
@@ -229,6 +254,8 @@ fn a_small_scenario_runs_and_re_renders_identically() {
         "connection-gaps.png",
         "fit.png",
         "lateness.png",
+        "delay.png",
+        "merged.png",
     ] {
         assert_png(&report.join(png));
     }
@@ -236,6 +263,8 @@ fn a_small_scenario_runs_and_re_renders_identically() {
     assert!(page.contains("![timeline](timeline.png)"), "{page}");
     assert!(page.contains("![fit](fit.png)"), "{page}");
     assert!(page.contains("## Client vs server"), "{page}");
+    assert!(page.contains("## The delay the server added"), "{page}");
+    assert!(page.contains("## Theory vs measurement"), "{page}");
     let index = std::fs::read_to_string(lab.path("report/README.md")).expect("index");
     assert!(index.contains("[small](small/README.md)"), "{index}");
 

@@ -224,6 +224,80 @@ pub fn summary_runs(summary: &[AcrossRow], distortion: &[AcrossRow]) -> Result<V
     )
 }
 
+/// What queueing theory predicts for a run and what it measured: the inputs (λ from the
+/// clients' connect instants, E[S] and E[S²] of the connections' service times, ρ, the
+/// connect gaps' KS D against an exponential law), each prediction with its measurement or
+/// why it does not apply, and the merged data stream against an exponential law and
+/// against the superposition of the clients' streams.
+pub fn theory(d: &Dataset) -> Result<Vec<u8>, CsvError> {
+    use crate::theory;
+    let t = theory::theory(d);
+    let i = t.inputs;
+    let num = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    let input = |name: &str, formula: &str, v: Option<f64>| {
+        vec![
+            name.to_owned(),
+            formula.to_owned(),
+            String::new(),
+            num(v),
+            String::new(),
+        ]
+    };
+    let mut rows = vec![
+        input("connections", "", Some(i.connections as f64)),
+        input(
+            "lambda_per_s",
+            "(n − 1) / span of the connect calls",
+            i.lambda.map(|l| l.per_second()),
+        ),
+        input("mean_service_ms", "E[S], accept → close", i.es_ms),
+        input("service_second_moment_ms2", "E[S²]", i.es2_ms2),
+        input("rho", "λE[S]", i.rho),
+        input(
+            "connect_gaps_ks_d",
+            "connect gaps vs Exp(mean gap)",
+            i.poisson.map(|p| p.ks.statistic),
+        ),
+    ];
+    for p in &t.predictions {
+        rows.push(vec![
+            p.quantity.as_str().to_owned(),
+            p.quantity.formula().to_owned(),
+            num(p.predicted),
+            num(p.measured),
+            p.not_applicable.clone().unwrap_or_default(),
+        ]);
+    }
+    let m = theory::merged(d);
+    let ks = |k: Option<arrivals::gof::KsResult>| {
+        k.map(|k| format!("D = {:.6}, p = {}", k.statistic, csv_p(k.p_value)))
+            .unwrap_or_default()
+    };
+    rows.push(vec![
+        "merged_ks_d_exponential".to_owned(),
+        "merged data gaps vs Exp(total configured rate)".to_owned(),
+        String::new(),
+        num(m.vs_exponential.map(|k| k.statistic)),
+        ks(m.vs_exponential),
+    ]);
+    rows.push(vec![
+        "merged_ks_d_superposition".to_owned(),
+        "merged data gaps vs P(Y > y) = (1 − F(y)) Ḡ(y)^(N−1)".to_owned(),
+        num(m.predicted_d),
+        num(m.vs_superposition.map(|k| k.statistic)),
+        if m.vs_superposition.is_some() {
+            ks(m.vs_superposition)
+        } else {
+            "the clients' streams are not continuous renewal processes".to_owned()
+        },
+    ]);
+    table(
+        "theory.csv",
+        &["quantity", "formula", "predicted", "measured", "note"],
+        rows,
+    )
+}
+
 /// One row per step and mode of a load sweep: the swept value, the rate offered and
 /// achieved (`unit` per second), the server delay's p50 and p99, the KS D of send gaps vs
 /// data gaps, the mean connect → accept wait, whether this is the mode's knee, and why a

@@ -99,6 +99,15 @@ pub(crate) const DELAY: Figure = Figure {
     },
 };
 
+pub(crate) const MERGED: Figure = Figure {
+    file: "merged.png",
+    alt: "merged data stream",
+    draw: Draw::Run {
+        size: fixed,
+        draw: |a, d| plot::draw_merged(a, d),
+    },
+};
+
 pub(crate) const MODES: Figure = Figure {
     file: "modes.png",
     alt: "modes",
@@ -118,13 +127,14 @@ pub(crate) const DELAY_MODES: Figure = Figure {
 };
 
 /// Every figure, in the order they are written.
-pub(crate) const FIGURES: [Figure; 9] = [
+pub(crate) const FIGURES: [Figure; 10] = [
     TIMELINE,
     DATA_GAPS,
     CONNECTION_GAPS,
     FIT,
     LATENESS,
     DELAY,
+    MERGED,
     MODES,
     DISTORTION,
     DELAY_MODES,

@@ -34,6 +34,7 @@ pub fn write_tables(d: &Dataset, dir: &Path) -> Result<(), ReportError> {
     results::write(&dir.join(results::MESSAGES_CSV), &csv::messages(d)?)?;
     results::write(&dir.join(results::SUMMARY_CSV), &csv::summary(d)?)?;
     results::write(&dir.join(results::DISTORTION_CSV), &csv::distortion(d)?)?;
+    results::write(&dir.join(results::THEORY_CSV), &csv::theory(d)?)?;
     Ok(())
 }
 
@@ -201,25 +202,46 @@ fn render_load_sweep(
         .copied();
     let results_dir = layout.scenario_results(&recorded.name);
     let link = Layout::link(&report_root, &results_dir);
-    let (points, knees, unit) = match first.and_then(|d| Some((d, d.scenario.load.as_ref()?))) {
-        Some((d, load)) => {
-            let unit = crate::load::Unit::of(load.key);
-            let points = crate::load::points(&d.scenario, &steps, unit);
-            let knees = crate::load::knees(&points, &d.scenario.modes);
-            results::write(
-                &results_dir.join(results::LOAD_CSV),
-                &csv::load(load.key.name(), unit, &points, &knees)?,
-            )?;
-            write_png(&report_root.join("load.png"), plot::LOAD_SIZE, |a| {
-                plot::draw_load(a, &d.scenario, &points, &knees, unit)
-            })?;
-            write_png(&report_root.join("delay.png"), plot::LOAD_SIZE, |a| {
-                plot::draw_delay_steps(a, &d.scenario, &steps)
-            })?;
-            (points, knees, unit)
-        }
-        None => (Vec::new(), Vec::new(), crate::load::Unit::Messages),
-    };
+    let (points, knees, unit, queueing, superposition) =
+        match first.and_then(|d| Some((d, d.scenario.load.as_ref()?))) {
+            Some((d, load)) => {
+                let unit = crate::load::Unit::of(load.key);
+                let points = crate::load::points(&d.scenario, &steps, unit);
+                let knees = crate::load::knees(&points, &d.scenario.modes);
+                results::write(
+                    &results_dir.join(results::LOAD_CSV),
+                    &csv::load(load.key.name(), unit, &points, &knees)?,
+                )?;
+                write_png(&report_root.join("load.png"), plot::LOAD_SIZE, |a| {
+                    plot::draw_load(a, &d.scenario, &points, &knees, unit)
+                })?;
+                write_png(&report_root.join("delay.png"), plot::LOAD_SIZE, |a| {
+                    plot::draw_delay_steps(a, &d.scenario, &steps)
+                })?;
+                let queueing = unit == crate::load::Unit::Connections
+                    && d.scenario.modes.iter().any(|m| m.is_iterative());
+                if queueing {
+                    write_png(&report_root.join("queueing.png"), plot::SIZE, |a| {
+                        plot::draw_queueing(a, &d.scenario, &steps)
+                    })?;
+                }
+                let superposition = load.key == crate::scenario::SweepKey::Workers
+                    && d.scenario.modes.iter().any(|m| !m.is_iterative());
+                if superposition {
+                    write_png(&report_root.join("superposition.png"), plot::SIZE, |a| {
+                        plot::draw_superposition(a, &d.scenario, &steps)
+                    })?;
+                }
+                (points, knees, unit, queueing, superposition)
+            }
+            None => (
+                Vec::new(),
+                Vec::new(),
+                crate::load::Unit::Messages,
+                false,
+                false,
+            ),
+        };
     let page = markdown::load_page(&markdown::LoadPage {
         first,
         name: &recorded.name,
@@ -228,6 +250,8 @@ fn render_load_sweep(
         knees: &knees,
         unit,
         results_link: &link,
+        queueing,
+        superposition,
     });
     results::write(&report_root.join(results::README_MD), page.as_bytes())?;
     drop(steps);

@@ -115,7 +115,54 @@ pub fn index_page(entries: &[IndexEntry<'_>], results_link: &str) -> String {
     if at_once {
         let _ = write!(out, "\n{AT_ONCE_NOTE}\n");
     }
+    theory_table(&mut out, entries);
     out
+}
+
+/// Theory vs measurement across scenarios: every prediction that applies, with its verdict,
+/// and how many do not apply.
+fn theory_table(out: &mut String, entries: &[IndexEntry<'_>]) {
+    out.push_str("\n## Theory vs measurement\n\n");
+    out.push_str(
+        "Every prediction of queueing theory that applies to a scenario's runs (an iterative \
+         server as M/G/1, the concurrent modes as M/G/∞, Little's law for all; at least 30 \
+         connections and, but for Little's law, Poisson connection arrivals), fed with what \
+         the runs measured, against the measurement: with repeats, mean ± half width of the \
+         95 % confidence interval and whether the prediction falls inside. Each run's page \
+         says why the others do not apply.\n\n",
+    );
+    out.push_str(
+        "| scenario | mode | quantity | formula | predicted | measured | runs | verdict |\n",
+    );
+    out.push_str("|---|---|---|---|---:|---:|---:|---|\n");
+    let (mut shown, mut skipped) = (0, 0);
+    for e in entries {
+        for runs in &e.sets {
+            let Some(d) = runs.first() else { continue };
+            for v in crate::theory::verify(runs) {
+                if v.not_applicable.is_some() {
+                    skipped += 1;
+                    continue;
+                }
+                shown += 1;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    d.scenario.title(),
+                    d.mode,
+                    super::theory::verified_cells(&v)
+                );
+            }
+        }
+    }
+    if shown == 0 {
+        out.push_str("| | | no prediction applies to the recorded runs | | | | | |\n");
+    }
+    let _ = writeln!(
+        out,
+        "\n{skipped} further predictions do not apply (too few connections, or connections \
+         that do not arrive as a Poisson process, or ρ ≥ 1)."
+    );
 }
 
 #[cfg(test)]

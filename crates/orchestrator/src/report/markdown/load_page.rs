@@ -25,6 +25,9 @@ pub struct LoadPage<'a> {
     pub unit: Unit,
     /// `results/<scenario>/`, relative to the page.
     pub results_link: &'a str,
+    /// Whether `queueing.png` and `superposition.png` were drawn.
+    pub queueing: bool,
+    pub superposition: bool,
 }
 
 /// `report/<scenario>/README.md` of a load sweep.
@@ -83,8 +86,79 @@ pub fn load_page(p: &LoadPage<'_>) -> String {
          steps). A curve that moves right as the load grows is a mode that makes the bytes \
          wait longer in the socket.\n\n![server delay per step](delay.png)\n\n",
     );
+    theory_section(&mut out, p, load);
     steps_list(&mut out, p.steps);
     out
+}
+
+/// Theory vs measurement at every step: the predictions that apply, and why the others do
+/// not; the P-K curve and the superposition's distance to Poisson where drawn.
+fn theory_section(out: &mut String, p: &LoadPage<'_>, load: &LoadSweep) {
+    out.push_str("## Theory vs measurement at every step\n\n");
+    out.push_str(
+        "Queueing theory's predictions (an iterative server as M/G/1, the others as M/G/∞, \
+         Little's law for all), fed with what each run measured, against the measurement: \
+         with repeats, its mean ± the half width of the 95 % confidence interval over the \
+         runs, and whether the prediction falls inside. Only the predictions that apply are \
+         listed; the reasons for the others follow.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "| {} | mode | quantity | formula | predicted | measured | runs | verdict |",
+        load.key.name()
+    );
+    out.push_str("|---:|---|---|---|---:|---:|---:|---|\n");
+    let mut reasons: Vec<String> = Vec::new();
+    let mut skipped = 0;
+    for step in p.steps {
+        for runs in &step.sets {
+            let Some(first) = runs.first() else { continue };
+            for v in crate::theory::verify(runs) {
+                if let Some(why) = &v.not_applicable {
+                    skipped += 1;
+                    // The reason without its figures, once.
+                    let short = why.split(" (").next().unwrap_or(why).to_owned();
+                    let short = short
+                        .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ')
+                        .to_owned();
+                    if !reasons.contains(&short) {
+                        reasons.push(short);
+                    }
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    LoadSweep::format_value(step.value),
+                    first.mode,
+                    super::theory::verified_cells(&v)
+                );
+            }
+        }
+    }
+    if skipped > 0 {
+        let _ = writeln!(
+            out,
+            "\n{skipped} predictions do not apply: {}.",
+            reasons.join("; ")
+        );
+    }
+    out.push('\n');
+    if p.queueing {
+        out.push_str(
+            "The iterative server's measured mean wait at each step, at the utilisation it \
+             measured, on the Pollaczek–Khinchine curve for the service times it measured:\n\n\
+             ![queueing](queueing.png)\n\n",
+        );
+    }
+    if p.superposition {
+        out.push_str(
+            "The merged data stream's Kolmogorov–Smirnov distance to an exponential law of the \
+             clients' total rate as streams are added, next to the distance the superposition \
+             law predicts (a finite sample has a floor of its own, about 1/√n):\n\n\
+             ![superposition](superposition.png)\n\n",
+        );
+    }
 }
 
 /// The knees and where the modes part ways.
@@ -103,7 +177,7 @@ fn knee_section(out: &mut String, p: &LoadPage<'_>, load: &LoadSweep) {
     let heaviest = p
         .points
         .iter()
-        .max_by(|a, b| a.offered.total_cmp(&b.offered))
+        .max_by(|a, b| a.nominal.total_cmp(&b.nominal))
         .map(|x| x.value);
     out.push_str("| mode | knee | why | server delay p99 at the heaviest step (ms) |\n");
     out.push_str("|---|---|---|---:|\n");
@@ -144,12 +218,12 @@ fn knee_section(out: &mut String, p: &LoadPage<'_>, load: &LoadSweep) {
 /// another is not, and the spread of the server delay there.
 fn parting(p: &LoadPage<'_>, load: &LoadSweep, modes: &[Mode]) -> String {
     let mut by_load: Vec<&Point> = p.points.iter().collect();
-    by_load.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+    by_load.sort_by(|a, b| a.nominal.total_cmp(&b.nominal));
     let offered_of = |value: f64| {
         p.points
             .iter()
             .find(|x| x.value == value)
-            .map_or(0.0, |x| x.offered)
+            .map_or(0.0, |x| x.nominal)
     };
     let past = |mode: Mode, offered: f64| {
         p.knees
@@ -157,7 +231,7 @@ fn parting(p: &LoadPage<'_>, load: &LoadSweep, modes: &[Mode]) -> String {
             .any(|k| k.mode == mode && offered_of(k.value) <= offered)
     };
     for x in by_load {
-        let (gone, kept): (Vec<Mode>, Vec<Mode>) = modes.iter().partition(|m| past(**m, x.offered));
+        let (gone, kept): (Vec<Mode>, Vec<Mode>) = modes.iter().partition(|m| past(**m, x.nominal));
         if !gone.is_empty() && !kept.is_empty() {
             let names = |v: &[Mode]| {
                 v.iter()
@@ -204,9 +278,12 @@ fn table_section(out: &mut String, p: &LoadPage<'_>, load: &LoadSweep) {
     let _ = writeln!(
         out,
         "\n## Every step\n\n\
-         Per step and mode: the {0} the clients were asked for and the {0} the server \
-         achieved (its messages over the time from its first accept to its last message; \
-         connections: its accepts over the time between the first and the last), the server \
+         Per step and mode: the {0} offered — what the clients' drawn schedule asked for, its \
+         messages over the time from the first `connect` call to the end of the longest \
+         schedule (each worker's connect instant plus the intervals it drew: what a server \
+         that kept up would have seen; connections: over the span of the connect calls) — and \
+         the {0} the server achieved (over the time from the first `connect` call to its last \
+         message; connections: over the span of its accepts), the server \
          delay's p50 and p99 (the runs' messages pooled), the two-sample KS distance D \
          between the clients' send gaps and the server's data gaps, and the mean wait from a \
          worker's `connect` call to the server's accept. ◆ marks a mode's knee.\n",

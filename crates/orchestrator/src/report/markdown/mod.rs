@@ -12,6 +12,7 @@ mod repeat_page;
 mod run_page;
 mod sweep_page;
 mod tables;
+mod theory;
 
 use std::fmt::Write as _;
 

@@ -71,6 +71,14 @@ pub fn repeat_page(runs: &[&Dataset], results_link: &str) -> String {
     let a = AcrossRuns::of(runs);
     distortion_across(&mut out, &a, n);
     summary_across(&mut out, &a, n, results_link);
+    out.push_str("\n## Theory vs measurement across the runs\n\n");
+    out.push_str(
+        "Each prediction of queueing theory (fed, run by run, with the λ, E[S] and E[S²] the \
+         run measured; the mean over the runs shown) against the measured mean and the half \
+         width of its 95 % confidence interval over the runs: **inside** when the prediction \
+         falls in that interval.\n\n",
+    );
+    super::theory::verified_table(&mut out, &[runs.to_vec()]);
     out
 }
 

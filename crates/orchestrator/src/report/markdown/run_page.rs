@@ -264,6 +264,7 @@ pub fn run_page(d: &Dataset, links: &Links) -> String {
 
     lateness_section(&mut out, d);
     comparison_section(&mut out, d);
+    super::theory::run_section(&mut out, d, &links.results);
 
     plots_section(&mut out, d, links);
     out

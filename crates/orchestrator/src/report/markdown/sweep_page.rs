@@ -236,6 +236,15 @@ pub fn sweep_page(sets: &[Vec<&Dataset>], results_link: &str) -> String {
     let _ = write!(out, "\n{}\n\n", figures::DISTORTION.embed());
     server_fit_table(&mut out, sets);
     delay_table(&mut out, sets);
+    out.push_str("## Theory vs measurement\n\n");
+    out.push_str(
+        "Each mode's predictions of queueing theory (an iterative server as M/G/1, the others \
+         as M/G/∞, Little's law for all), fed with what each run measured, against the \
+         measurement (with repeats: its mean ± the half width of the 95 % confidence interval \
+         over the runs, and whether the prediction falls inside).\n\n",
+    );
+    super::theory::verified_table(&mut out, sets);
+    out.push('\n');
     out.push_str("## Reading\n\n");
     out.push_str(&distortion_reading(&aggregated));
     out.push_str("\n\n");

@@ -10,6 +10,7 @@ mod distortion;
 mod fit;
 mod lateness;
 mod load;
+mod merged;
 mod modes;
 mod timeline;
 
@@ -29,6 +30,7 @@ pub use distortion::draw_distortion;
 pub use fit::{draw_fit, fit_size};
 pub use lateness::draw_lateness;
 pub use load::{LOAD_SIZE, draw_delay_steps, draw_load};
+pub use merged::{draw_merged, draw_queueing, draw_superposition};
 pub use modes::draw_modes;
 pub use timeline::draw_timeline;
 
@@ -245,6 +247,7 @@ mod tests {
             png(SIZE, |a| draw_connection_gaps(a, &d)),
             png(SIZE, |a| draw_lateness(a, &d)),
             png(SIZE, |a| draw_delay(a, &d)),
+            png(SIZE, |a| draw_merged(a, &d)),
             png(SIZE, |a| draw_delay_modes(a, &[vec![&d], vec![&d, &d]])),
             png(SIZE, |a| draw_modes(a, &[vec![&d], vec![&d, &d]])),
             png(SIZE, |a| draw_distortion(a, &[vec![&d], vec![&d, &d]])),

@@ -70,6 +70,8 @@ pub struct Message {
     /// kernel's arrival instant (absent where the platform gave no receive timestamp).
     pub kernel_gap_ms: Option<f64>,
     pub server_delay_ms: Option<f64>,
+    /// When the kernel had the message's bytes (ms since the Unix epoch).
+    pub kernel_unix_ms: Option<f64>,
     pub bytes: usize,
     /// The interval the client drew for this message, and how late it sent it.
     pub interval_ms: Option<f64>,
@@ -629,6 +631,7 @@ impl ServerSide {
                     latency_ms,
                     kernel_gap_ms,
                     server_delay_ms,
+                    kernel_unix_ms,
                     ..
                 } => {
                     let c = index
@@ -655,6 +658,7 @@ impl ServerSide {
                         latency_ms: *latency_ms,
                         kernel_gap_ms: *kernel_gap_ms,
                         server_delay_ms: *server_delay_ms,
+                        kernel_unix_ms: *kernel_unix_ms,
                         bytes: *bytes,
                         interval_ms,
                         lateness_ms,

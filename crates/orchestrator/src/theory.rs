@@ -314,12 +314,19 @@ pub fn verify(runs: &[&Dataset]) -> Vec<Verified> {
         .collect()
 }
 
-/// The server's merged data stream of a run: every message in time order, its gaps against
+/// The server's merged data stream of a run: every message in time order (in the window
+/// where every connection's stream is active: see [`stationary_window`]), its gaps against
 /// an exponential law of the clients' total rate and, where the clients' streams are
 /// continuous renewal processes, against the superposition law of finitely many streams.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Merged {
+    /// The gaps between the kernel's arrival instants (when every message has one), else
+    /// between the server's read instants.
     pub gaps: Vec<f64>,
+    pub on_kernel_clock: bool,
+    /// The gaps between the server's read instants against the same exponential law: what
+    /// the server's reading added to the merged stream.
+    pub read_vs_exponential: Option<KsResult>,
     /// The configured total rate, per ms.
     pub rate_per_ms: Option<f64>,
     pub vs_exponential: Option<KsResult>,
@@ -341,10 +348,45 @@ pub fn superposition(d: &Dataset) -> Option<Superposition> {
     Superposition::new(&streams)
 }
 
-/// The merged stream of `d` (see [`Merged`]).
+/// Messages of a connection that come before its stream counts as stationary: clients that
+/// start together are in phase at first, and reach random phases after a few gaps.
+pub const WARM_UP_MESSAGES: usize = 3;
+
+/// The window in which every connection's stream is active and past its warm-up: from the
+/// latest [`WARM_UP_MESSAGES`]-th message of a connection to the earliest last message
+/// (ms since the first accept). `None` when a connection has no message, or the streams
+/// never overlap.
+pub fn stationary_window(d: &Dataset) -> Option<(f64, f64)> {
+    let mut start = f64::NEG_INFINITY;
+    let mut end = f64::INFINITY;
+    for c in &d.connections {
+        let mut times: Vec<f64> = d
+            .messages
+            .iter()
+            .filter(|m| m.conn == c.conn)
+            .map(|m| m.recv_ms)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let last = *times.last()?;
+        start = start.max(times[(WARM_UP_MESSAGES - 1).min(times.len() - 1)]);
+        end = end.min(last);
+    }
+    (end > start).then_some((start, end))
+}
+
+/// The merged stream of `d` (see [`Merged`]), in its [`stationary_window`].
 pub fn merged(d: &Dataset) -> Merged {
-    let instants: Vec<f64> = d.messages.iter().map(|m| m.recv_ms).collect();
-    let gaps = crate::dataset::gaps_between(&instants);
+    let window = stationary_window(d);
+    let inside: Vec<&crate::dataset::Message> = d
+        .messages
+        .iter()
+        .filter(|m| window.is_some_and(|(a, b)| (a..=b).contains(&m.recv_ms)))
+        .collect();
+    let read: Vec<f64> = inside.iter().map(|m| m.recv_ms).collect();
+    let kernel: Option<Vec<f64>> = inside.iter().map(|m| m.kernel_unix_ms).collect();
+    let on_kernel_clock = kernel.as_ref().is_some_and(|k| !k.is_empty());
+    let gaps = crate::dataset::gaps_between(kernel.as_deref().unwrap_or(&read));
+    let read_gaps = crate::dataset::gaps_between(&read);
     let sup = superposition(d);
     let rate = sup.as_ref().map(Superposition::rate_per_ms);
     let sorted = gof::sorted(&gaps);
@@ -354,7 +396,12 @@ pub fn merged(d: &Dataset) -> Merged {
     let vs_superposition =
         continuous.and_then(|s| gof::ks_one_sample_sorted(&sorted, |x| s.cdf_ms(x)));
     let predicted_d = continuous.zip(rate).map(|(s, r)| law_distance(s, r));
+    let read_sorted = gof::sorted(&read_gaps);
+    let read_vs_exponential = rate
+        .and_then(|r| gof::ks_one_sample_sorted(&read_sorted, |x| 1.0 - (-r * x.max(0.0)).exp()));
     Merged {
+        on_kernel_clock,
+        read_vs_exponential,
         gaps,
         rate_per_ms: rate,
         vs_exponential,

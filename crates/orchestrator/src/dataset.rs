@@ -443,7 +443,9 @@ type Drawn = (f64, f64, Option<f64>);
 /// what it drew and sent, and which workers failed.
 #[derive(Debug)]
 struct ClientSide<'a> {
-    by_local: BTreeMap<&'a str, (Option<usize>, u32)>,
+    /// Per local address, every worker that connected from it: the kernel reuses a closed
+    /// connection's port (loopback, `tcp_tw_reuse`), so one address can name several.
+    by_local: BTreeMap<&'a str, Vec<Owner>>,
     /// By group, worker and seq.
     sends: Vec<Send>,
     /// By group and worker.
@@ -479,7 +481,11 @@ impl<'a> ClientSide<'a> {
                 connect_unix_ms,
                 ..
             } => {
-                self.by_local.insert(local.as_str(), (group, *worker));
+                self.by_local.entry(local.as_str()).or_default().push(Owner {
+                    group,
+                    worker: *worker,
+                    connect_unix_ms: *connect_unix_ms,
+                });
                 self.connects.push(Connect {
                     group,
                     worker: *worker,
@@ -549,11 +555,30 @@ fn first_accept_ms(server: &[Record<ServerEvent>]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A client worker that connected from a local address, and when it called `connect`.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    group: Option<usize>,
+    worker: u32,
+    connect_unix_ms: f64,
+}
+
+/// Who opened the connection the server accepted from `peer` at `accept_unix_ms`: of the
+/// workers that connected from that address, the last to call `connect` before the accept
+/// (the clocks are one host's; 1 ms of slack for the order of the two clock readings).
+fn owner(owners: &[Owner], accept_unix_ms: f64) -> Option<&Owner> {
+    owners
+        .iter()
+        .filter(|o| o.connect_unix_ms <= accept_unix_ms + 1.0)
+        .max_by(|a, b| a.connect_unix_ms.total_cmp(&b.connect_unix_ms))
+        .or_else(|| owners.first())
+}
+
 /// The accepted connections in id (accept) order, joined to the client workers by
-/// address; closes and message counts are filled in by [`ServerSide::read`].
+/// address and time; closes and message counts are filled in by [`ServerSide::read`].
 fn accepted(
     server: &[Record<ServerEvent>],
-    by_local: &BTreeMap<&str, (Option<usize>, u32)>,
+    by_local: &BTreeMap<&str, Vec<Owner>>,
 ) -> Vec<Connection> {
     let origin_ms = first_accept_ms(server);
     let mut connections: Vec<Connection> = server
@@ -571,7 +596,8 @@ fn accepted(
             };
             let (group, worker) = by_local
                 .get(peer.as_str())
-                .map_or((None, None), |(g, w)| (*g, Some(*w)));
+                .and_then(|owners| owner(owners, rec.unix_ms))
+                .map_or((None, None), |o| (o.group, Some(o.worker)));
             Some(Connection {
                 conn: *conn,
                 group,
@@ -925,6 +951,27 @@ param = 0.2
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_local_port_is_matched_to_the_worker_that_connected_last_before_the_accept() {
+        let owners = [
+            Owner {
+                group: Some(0),
+                worker: 3,
+                connect_unix_ms: 1_000.0,
+            },
+            Owner {
+                group: Some(0),
+                worker: 9,
+                connect_unix_ms: 5_000.0,
+            },
+        ];
+        assert_eq!(owner(&owners, 1_010.0).map(|o| o.worker), Some(3));
+        assert_eq!(owner(&owners, 5_020.0).map(|o| o.worker), Some(9));
+        // A reading of the accept clock just before the connect clock's: still the later.
+        assert_eq!(owner(&owners, 4_999.5).map(|o| o.worker), Some(9));
+        assert_eq!(owner(&owners, 10.0).map(|o| o.worker), Some(3));
+    }
 
     #[test]
     fn connections_join_the_client_worker_by_address() {

@@ -481,11 +481,14 @@ impl<'a> ClientSide<'a> {
                 connect_unix_ms,
                 ..
             } => {
-                self.by_local.entry(local.as_str()).or_default().push(Owner {
-                    group,
-                    worker: *worker,
-                    connect_unix_ms: *connect_unix_ms,
-                });
+                self.by_local
+                    .entry(local.as_str())
+                    .or_default()
+                    .push(Owner {
+                        group,
+                        worker: *worker,
+                        connect_unix_ms: *connect_unix_ms,
+                    });
                 self.connects.push(Connect {
                     group,
                     worker: *worker,

@@ -175,17 +175,17 @@ where
     CT: CoordTranslate<From = (f64, f64)>,
 {
     if panel == 0 {
-        let mut offered: Vec<(f64, f64)> = Vec::new();
-        for p in points {
-            if !offered.iter().any(|(x, _)| *x == p.value) {
-                offered.push((p.value, p.offered));
-            }
+        // What each mode's clients' schedule offered (it depends on how fast they could
+        // connect, so it differs between modes), dashed in the mode's colour.
+        for &mode in &s.modes {
+            let color = mode_color(mode);
+            let offered = mode_line(points, mode, |p| Some(p.offered));
+            chart.draw_series(DashedLineSeries::new(offered, 8, 5, color.stroke_width(2)))?;
         }
-        offered.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart
-            .draw_series(DashedLineSeries::new(offered, 8, 5, BLACK.stroke_width(2)))?
-            .label("offered")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+            .label("dashed: offered")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(1)));
     }
     for &mode in &s.modes {
         let color = mode_color(mode);

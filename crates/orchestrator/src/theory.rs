@@ -205,11 +205,11 @@ fn not_applicable(q: Quantity, i: &Inputs) -> Option<String> {
         }
         Some(_) => {}
     }
-    if q == Quantity::MeanWait
+    if matches!(q, Quantity::MeanWait | Quantity::Handoff)
         && let Some(rho) = i.rho.filter(|r| *r >= 1.0)
     {
         return Some(format!(
-            "ρ = {rho:.2} ≥ 1: the queue grows without bound, there is no steady-state wait"
+            "ρ = {rho:.2} ≥ 1: the queue grows without bound, there is no steady state"
         ));
     }
     None

@@ -276,21 +276,34 @@ impl Dataset {
     /// Data gaps on the kernel's receive clock; only `group`'s if given. Empty when the run
     /// has no kernel timestamps.
     pub fn kernel_data_gaps(&self, group: Option<usize>) -> Vec<f64> {
-        self.messages
-            .iter()
-            .filter(|m| group.is_none() || m.group == group)
-            .filter_map(|m| m.kernel_gap_ms)
-            .collect()
+        self.message_values(group, |m| m.kernel_gap_ms)
     }
 
     /// The delay the server added to each message: its read instant minus the kernel's
     /// arrival instant; only `group`'s if given. Empty when the run has no kernel timestamps.
     pub fn server_delays(&self, group: Option<usize>) -> Vec<f64> {
+        self.message_values(group, |m| m.server_delay_ms)
+    }
+
+    /// `value` of every message of `group` (all groups if `None`) that has one.
+    fn message_values(
+        &self,
+        group: Option<usize>,
+        value: impl Fn(&Message) -> Option<f64>,
+    ) -> Vec<f64> {
         self.messages
             .iter()
             .filter(|m| group.is_none() || m.group == group)
-            .filter_map(|m| m.server_delay_ms)
+            .filter_map(value)
             .collect()
+    }
+
+    /// The `connect` call of the client worker that opened `c`, if it was matched to one.
+    pub fn connect_of(&self, c: &Connection) -> Option<&Connect> {
+        let (g, w) = (c.group?, c.worker?);
+        self.connects
+            .iter()
+            .find(|k| k.group == Some(g) && k.worker == w)
     }
 
     /// True when the server's messages carry kernel receive timestamps.
@@ -304,14 +317,7 @@ impl Dataset {
         self.connections
             .iter()
             .filter(|c| group.is_none() || c.group == group)
-            .filter_map(|c| {
-                let (g, w) = (c.group?, c.worker?);
-                let connect = self
-                    .connects
-                    .iter()
-                    .find(|k| k.group == Some(g) && k.worker == w)?;
-                Some(c.accept_unix_ms - connect.connect_unix_ms)
-            })
+            .filter_map(|c| Some(c.accept_unix_ms - self.connect_of(c)?.connect_unix_ms))
             .collect()
     }
 
@@ -415,24 +421,12 @@ impl Dataset {
 
     /// Mean one-way latency (server receive minus client timestamp) of `group`'s messages.
     pub fn mean_latency_ms(&self, group: Option<usize>) -> Option<f64> {
-        let v: Vec<f64> = self
-            .messages
-            .iter()
-            .filter(|m| group.is_none() || m.group == group)
-            .filter_map(|m| m.latency_ms)
-            .collect();
-        arrivals::stats::mean(&v)
+        arrivals::stats::mean(&self.message_values(group, |m| m.latency_ms))
     }
 
     /// Mean interval the clients drew for `group`'s received messages.
     pub fn mean_drawn_ms(&self, group: Option<usize>) -> Option<f64> {
-        let v: Vec<f64> = self
-            .messages
-            .iter()
-            .filter(|m| group.is_none() || m.group == group)
-            .filter_map(|m| m.interval_ms)
-            .collect();
-        arrivals::stats::mean(&v)
+        arrivals::stats::mean(&self.message_values(group, |m| m.interval_ms))
     }
 }
 

@@ -7,7 +7,7 @@ use arrivals::stats::mean;
 
 use crate::dataset::Dataset;
 use crate::fidelity::{self, Compared};
-use crate::scenario::{Scenario, SweepKey};
+use crate::scenario::{Scenario, SweepKey, typical_ms};
 
 /// Below this fraction of the offered rate, a mode did not keep up.
 pub const KNEE_ACHIEVED: f64 = 0.95;
@@ -61,10 +61,6 @@ pub fn offered(s: &Scenario, unit: Unit) -> f64 {
             .filter_map(|g| g.connect.map(|c| 1e3 / typical_ms(&c)))
             .sum(),
     }
-}
-
-fn typical_ms(d: &arrivals::Distribution) -> f64 {
-    d.mean_ms().unwrap_or_else(|| d.quantile_ms(0.5))
 }
 
 /// The rate the clients' own schedule asked of one run, per second: messages over the time

@@ -87,7 +87,7 @@ impl ClientGroup {
 }
 
 /// The mean in ms; the median when the mean is infinite (Pareto α ≤ 1).
-fn typical_ms(dist: &Distribution) -> f64 {
+pub(crate) fn typical_ms(dist: &Distribution) -> f64 {
     dist.mean_ms().unwrap_or_else(|| dist.quantile_ms(0.5))
 }
 
@@ -806,13 +806,12 @@ impl Source<'_> {
                 toml::Value::Float(f) => *f,
                 other => return Err(here(format!("{other} is not a number"))),
             };
-            apply(&clients[group], key, v).map_err(here)?;
-            let mut at_step = clients.to_vec();
-            at_step[group].workers = match key {
-                SweepKey::Workers => v as u32,
-                _ => at_step[group].workers,
-            };
-            let total: u64 = at_step.iter().map(|g| u64::from(g.workers)).sum();
+            let swept = apply(&clients[group], key, v).map_err(here)?;
+            let total: u64 = clients
+                .iter()
+                .enumerate()
+                .map(|(i, g)| u64::from(if i == group { &swept } else { g }.workers))
+                .sum();
             let room = self.fd_room();
             if total > room {
                 return Err(here(format!(

@@ -113,13 +113,8 @@ fn connection_instants(d: &Dataset) -> Vec<(f64, f64, f64)> {
     d.connections
         .iter()
         .filter_map(|c| {
-            let (g, w) = (c.group?, c.worker?);
-            let connect = d
-                .connects
-                .iter()
-                .find(|k| k.group == Some(g) && k.worker == w)?;
             let close = c.accept_unix_ms + c.lifetime_ms(d.end_ms);
-            Some((connect.connect_unix_ms, c.accept_unix_ms, close))
+            Some((d.connect_of(c)?.connect_unix_ms, c.accept_unix_ms, close))
         })
         .collect()
 }

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const SCENARIO: &str = r#"description = "stand-ins"
 seed = 1
 settle_ms = 50
@@ -199,24 +201,6 @@ fn a_missing_binary_says_how_to_build_it() {
     assert!(!lab.path("results").exists());
 }
 
-/// Builds the real `server` and `client` beside the orchestrator under test and returns
-/// their folder.
-fn real_bins() -> PathBuf {
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .parent()
-        .expect("the binary has a folder")
-        .to_owned();
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&workspace)
-        .args(["build", "--quiet", "--bins", "-p", "server", "-p", "client"]);
-    if bin_dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(cmd.status().expect("cargo runs").success());
-    bin_dir
-}
-
 /// A load sweep over `workers` = 1, 2, 3 whose step 2 cannot run.
 const SWEEP: &str = r#"description = "a sweep with a step that cannot run"
 seed = 2
@@ -240,7 +224,7 @@ values = [1, 2, 3]
 
 #[test]
 fn a_sweep_step_that_cannot_run_is_recorded_failed_and_the_sweep_goes_on() {
-    let real = real_bins();
+    let real = common::ensure_bins();
     // The real binaries, except that the client refuses to start 2 workers, as a client
     // out of ports or file descriptors would.
     let client = format!(

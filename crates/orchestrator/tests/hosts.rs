@@ -6,31 +6,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Builds `server` and `client` beside the orchestrator under test (once per test binary).
-fn ensure_bins() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin_dir = Path::new(env!("CARGO_BIN_EXE_orchestrator"))
-                .parent()
-                .expect("the binary has a folder")
-                .to_owned();
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.current_dir(&workspace)
-                .args(["build", "--quiet", "--bins", "-p", "server", "-p", "client"]);
-            if bin_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            assert!(cmd.status().expect("cargo runs").success(), "cannot build");
-            bin_dir
-        })
-        .clone()
-}
+mod common;
+use common::ensure_bins;
 
 /// Why namespaces cannot be made here, if they cannot: the test then says so and returns.
 fn cannot_make_namespaces() -> Option<String> {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+
+mod common;
+use common::ensure_bins;
 
 /// Two groups against a threaded server: 2 workers × 3 and 1 worker × 2 messages.
 const SMALL: &str = r#"description = "a small threaded run"
@@ -29,36 +31,6 @@ dist = "u"
 param = 0.04
 start_after_ms = 20
 "#;
-
-/// Builds `server` and `client` beside the orchestrator under test (once per test binary),
-/// so `cargo test -p orchestrator` works without a prior `cargo build`.
-fn ensure_bins() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let bin_dir = Path::new(env!("CARGO_BIN_EXE_orchestrator"))
-            .parent()
-            .expect("the binary has a folder");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&workspace)
-            .args(["build", "--quiet", "--bins", "-p", "server", "-p", "client"]);
-        if bin_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(
-            status.success(),
-            "cannot build the server and client binaries"
-        );
-        for name in ["server", "client"] {
-            assert!(
-                bin_dir.join(name).is_file(),
-                "{name} is not in {}",
-                bin_dir.display()
-            );
-        }
-    });
-}
 
 struct Lab {
     dir: tempfile::TempDir,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::clock::{MonoNs, ProcessClock};
+use crate::protocol::parse_message;
 use serde::{Deserialize, Serialize};
 use serde_json::ser::{CompactFormatter, Formatter};
 
@@ -266,57 +267,46 @@ impl EventLog {
         })
     }
 
-    /// Appends one `message_received` record, written straight from borrowed fields: the
-    /// writer of a flood spends its time here. The line is byte for byte what
-    /// [`append`](Self::append) writes for the same record (a test checks it).
-    pub fn append_message(
+    /// Appends the `message_received` record of line `k` (from 0) of the read that `read`
+    /// was [set](FormattedRead::set) to, written straight from borrowed fields with what the
+    /// read's lines share formatted once: the writer of a flood spends its time here. The
+    /// line is byte for byte what [`append`](Self::append) writes for
+    /// [`ReadFields::record`] (a test checks it).
+    pub fn append_read_line(
         &mut self,
-        t_ms: f64,
-        unix_ms: f64,
-        m: &MessageFields<'_>,
+        read: &FormattedRead,
+        k: usize,
+        line: &LineFields<'_>,
     ) -> io::Result<()> {
         let b = &mut self.buf;
-        b.extend_from_slice(b"{\"t_ms\":");
-        put_f64(b, t_ms);
-        b.extend_from_slice(b",\"unix_ms\":");
-        put_f64(b, unix_ms);
-        b.extend_from_slice(b",\"event\":\"message_received\",\"conn\":");
-        put_int(b, m.conn);
-        b.extend_from_slice(b",\"seq\":");
-        put_int(b, m.seq);
+        b.extend_from_slice(&read.head);
+        put_int(b, read.first_seq + k as u64);
         b.extend_from_slice(b",\"bytes\":");
-        put_int(b, m.bytes as u64);
+        put_int(b, line.bytes as u64);
         b.extend_from_slice(b",\"text\":");
-        serde_json::to_writer(&mut *b, m.text)?;
-        b.extend_from_slice(if m.lossy {
+        serde_json::to_writer(&mut *b, line.text)?;
+        b.extend_from_slice(if line.lossy {
             b",\"lossy\":true,\"gap_ms\":"
         } else {
             b",\"lossy\":false,\"gap_ms\":"
         });
-        put_f64(b, m.gap_ms);
-        if let Some(v) = m.worker {
+        b.extend_from_slice(if k == 0 { &read.first_gap } else { b"0.0" });
+        if let Some(p) = parse_message(line.text) {
             b.extend_from_slice(b",\"worker\":");
-            put_int(b, u64::from(v));
-        }
-        if let Some(v) = m.worker_event {
+            put_int(b, u64::from(p.worker));
             b.extend_from_slice(b",\"worker_event\":");
-            put_int(b, u64::from(v));
-        }
-        if let Some(v) = m.sent_unix_ms {
+            put_int(b, u64::from(p.event));
             b.extend_from_slice(b",\"sent_unix_ms\":");
-            put_int(b, v);
+            put_int(b, p.sent_unix_ms);
+            b.extend_from_slice(b",\"latency_ms\":");
+            put_f64(b, read.unix_ms - p.sent_unix_ms as f64);
         }
-        for (key, value) in [
-            (&b",\"latency_ms\":"[..], m.latency_ms),
-            (&b",\"kernel_unix_ms\":"[..], m.kernel_unix_ms),
-            (&b",\"kernel_gap_ms\":"[..], m.kernel_gap_ms),
-            (&b",\"server_delay_ms\":"[..], m.server_delay_ms),
-        ] {
-            if let Some(v) = value {
-                b.extend_from_slice(key);
-                put_f64(b, v);
-            }
-        }
+        b.extend_from_slice(if k == 0 {
+            &read.kernel_first
+        } else {
+            &read.kernel_rest
+        });
+        b.extend_from_slice(&read.delay);
         b.extend_from_slice(b"}\n");
         if self.buf.len() >= Self::BUFFER_BYTES {
             self.flush()?;
@@ -337,43 +327,117 @@ impl EventLog {
     }
 }
 
-/// The fields of a `message_received` event, borrowed (see [`EventLog::append_message`]);
-/// the same fields and meanings as [`ServerEvent::MessageReceived`].
+/// What the `message_received` records of one read share: every line a read returns has
+/// the read's instant, the gap of its first line is the data gap and the others' are 0 (see
+/// [`crate::protocol::Chunk`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[allow(missing_docs)]
-pub struct MessageFields<'a> {
+pub struct ReadFields {
+    /// The read's instant on both clocks.
+    pub t_ms: f64,
+    pub unix_ms: f64,
     pub conn: u64,
-    pub seq: u64,
-    pub bytes: usize,
-    pub text: &'a str,
-    pub lossy: bool,
-    pub gap_ms: f64,
-    pub worker: Option<u32>,
-    pub worker_event: Option<u32>,
-    pub sent_unix_ms: Option<u64>,
-    pub latency_ms: Option<f64>,
+    /// `seq` of the read's first line.
+    pub first_seq: u64,
+    /// `gap_ms` of the read's first line.
+    pub first_gap_ms: f64,
+    /// The kernel's receive instant of the read, and the gap from the previous read's.
     pub kernel_unix_ms: Option<f64>,
-    pub kernel_gap_ms: Option<f64>,
-    pub server_delay_ms: Option<f64>,
+    pub first_kernel_gap_ms: Option<f64>,
 }
 
-impl MessageFields<'_> {
-    /// The owned event with these fields.
-    pub fn to_event(&self) -> ServerEvent {
-        ServerEvent::MessageReceived {
-            conn: self.conn,
-            seq: self.seq,
-            bytes: self.bytes,
-            text: self.text.to_owned(),
-            lossy: self.lossy,
-            gap_ms: self.gap_ms,
-            worker: self.worker,
-            worker_event: self.worker_event,
-            sent_unix_ms: self.sent_unix_ms,
-            latency_ms: self.latency_ms,
-            kernel_unix_ms: self.kernel_unix_ms,
-            kernel_gap_ms: self.kernel_gap_ms,
-            server_delay_ms: self.server_delay_ms,
+/// One line of a read, borrowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LineFields<'a> {
+    /// Size without the line terminator.
+    pub bytes: usize,
+    /// The decoded text, and whether decoding replaced bytes that were not UTF-8.
+    pub text: &'a str,
+    pub lossy: bool,
+}
+
+impl ReadFields {
+    /// The record of line `k` (from 0) of this read: what the log holds for it. The client's
+    /// message format gives `worker`, `worker_event`, `sent_unix_ms` and `latency_ms`; the
+    /// kernel's instant gives `kernel_*` and `server_delay_ms`.
+    pub fn record(&self, k: usize, line: &LineFields<'_>) -> Record<ServerEvent> {
+        let parsed = parse_message(line.text);
+        let first = k == 0;
+        Record {
+            t_ms: self.t_ms,
+            unix_ms: self.unix_ms,
+            event: ServerEvent::MessageReceived {
+                conn: self.conn,
+                seq: self.first_seq + k as u64,
+                bytes: line.bytes,
+                text: line.text.to_owned(),
+                lossy: line.lossy,
+                gap_ms: if first { self.first_gap_ms } else { 0.0 },
+                worker: parsed.map(|p| p.worker),
+                worker_event: parsed.map(|p| p.event),
+                sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
+                latency_ms: parsed.map(|p| self.unix_ms - p.sent_unix_ms as f64),
+                kernel_unix_ms: self.kernel_unix_ms,
+                kernel_gap_ms: if first {
+                    self.first_kernel_gap_ms
+                } else {
+                    self.kernel_unix_ms.map(|_| 0.0)
+                },
+                server_delay_ms: self.kernel_unix_ms.map(|k| self.unix_ms - k),
+            },
+        }
+    }
+}
+
+/// The parts of a read's `message_received` lines that all of them share, formatted once
+/// per read (their floats are most of a line's formatting); reused from read to read.
+#[derive(Clone, Debug, Default)]
+pub struct FormattedRead {
+    unix_ms: f64,
+    first_seq: u64,
+    /// `{"t_ms":…,"unix_ms":…,"event":"message_received","conn":…,"seq":`
+    head: Vec<u8>,
+    /// The first line's `gap_ms` value.
+    first_gap: Vec<u8>,
+    /// The kernel fields of the first line and of the others, and the server delay that
+    /// closes every line (all empty without the kernel's instant).
+    kernel_first: Vec<u8>,
+    kernel_rest: Vec<u8>,
+    delay: Vec<u8>,
+}
+
+impl FormattedRead {
+    /// Formats what the lines of `read` share.
+    pub fn set(&mut self, read: &ReadFields) {
+        self.unix_ms = read.unix_ms;
+        self.first_seq = read.first_seq;
+        let b = &mut self.head;
+        b.clear();
+        b.extend_from_slice(b"{\"t_ms\":");
+        put_f64(b, read.t_ms);
+        b.extend_from_slice(b",\"unix_ms\":");
+        put_f64(b, read.unix_ms);
+        b.extend_from_slice(b",\"event\":\"message_received\",\"conn\":");
+        put_int(b, read.conn);
+        b.extend_from_slice(b",\"seq\":");
+        self.first_gap.clear();
+        put_f64(&mut self.first_gap, read.first_gap_ms);
+        self.kernel_first.clear();
+        self.kernel_rest.clear();
+        self.delay.clear();
+        if let Some(kernel) = read.kernel_unix_ms {
+            self.delay.extend_from_slice(b",\"server_delay_ms\":");
+            put_f64(&mut self.delay, read.unix_ms - kernel);
+            for (b, gap) in [
+                (&mut self.kernel_first, read.first_kernel_gap_ms),
+                (&mut self.kernel_rest, Some(0.0)),
+            ] {
+                b.extend_from_slice(b",\"kernel_unix_ms\":");
+                put_f64(b, kernel);
+                if let Some(gap) = gap {
+                    b.extend_from_slice(b",\"kernel_gap_ms\":");
+                    put_f64(b, gap);
+                }
+            }
         }
     }
 }
@@ -463,13 +527,14 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_message_line_is_the_serde_line() {
+    fn the_fast_read_lines_are_the_serde_lines() {
         let dir = tempfile_dir("fast");
         let texts = [
             "Worker 1, Event 2, Timestamp 1768823258707",
             "",
             "quote \" backslash \\ tab \t nul \u{0} esc \u{1b} del \u{7f}",
             "héllo \u{FFFD} 日本",
+            " Worker 4294967295, Event 1, Timestamp 18446744073709551615 ",
         ];
         let floats = [
             0.0,
@@ -482,35 +547,29 @@ mod tests {
         ];
         let mut expected = Vec::new();
         let mut log = EventLog::create(&dir.join("fast.jsonl")).expect("create");
-        let mut k = 0usize;
-        for text in texts {
-            for &f in &floats {
-                k += 1;
-                let some = k.is_multiple_of(2);
-                let m = MessageFields {
-                    conn: k as u64,
-                    seq: u64::MAX - k as u64,
-                    bytes: text.len(),
-                    text,
-                    lossy: some,
-                    gap_ms: f,
-                    worker: some.then_some(7),
-                    worker_event: some.then_some(u32::MAX),
-                    sent_unix_ms: some.then_some(1_768_823_258_707),
-                    latency_ms: some.then_some(-f),
-                    kernel_unix_ms: (!some).then_some(f * 3.0),
-                    kernel_gap_ms: some.then_some(f / 7.0),
-                    server_delay_ms: (!some).then_some(f),
-                };
-                let record = Record {
+        let mut formatted = FormattedRead::default();
+        for (r, &f) in floats.iter().enumerate() {
+            for kernel in [false, true] {
+                let read = ReadFields {
                     t_ms: f / 3.0,
-                    unix_ms: 1_795_726_976_929.862 + k as f64,
-                    event: m.to_event(),
+                    unix_ms: 1_795_726_976_929.862 + r as f64,
+                    conn: u64::MAX - r as u64,
+                    first_seq: 1 + r as u64,
+                    first_gap_ms: f,
+                    kernel_unix_ms: kernel.then_some(f * 3.0),
+                    first_kernel_gap_ms: (kernel && r % 2 == 0).then_some(f / 7.0),
                 };
-                log.append_message(record.t_ms, record.unix_ms, &m)
-                    .expect("fast");
-                serde_json::to_writer(&mut expected, &record).expect("serde");
-                expected.push(b'\n');
+                formatted.set(&read);
+                for (k, text) in texts.iter().enumerate() {
+                    let line = LineFields {
+                        bytes: text.len() + k,
+                        text,
+                        lossy: k % 2 == 1,
+                    };
+                    log.append_read_line(&formatted, k, &line).expect("fast");
+                    serde_json::to_writer(&mut expected, &read.record(k, &line)).expect("serde");
+                    expected.push(b'\n');
+                }
             }
         }
         log.close().expect("close");
@@ -518,6 +577,10 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&written),
             String::from_utf8_lossy(&expected)
+        );
+        assert!(
+            String::from_utf8_lossy(&written)
+                .contains(r#","kernel_gap_ms":0.0,"server_delay_ms":"#)
         );
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -184,35 +184,120 @@ fn count_lines(mut s: TcpStream) -> std::io::Result<u64> {
     }
 }
 
-/// The rows of one mode with the event log `log`: ingest, and up to the server's exit.
-fn with_events(bins: &Bins, flood: &Flood, mode: &str, log: &Path) -> anyhow::Result<Vec<Row>> {
+/// One flood against a server with its event log.
+#[derive(Clone, Copy, Debug)]
+struct LoggedSample {
+    /// Lines per second, in millions: until the server read everything, and until it exited
+    /// after SIGINT with its log complete.
+    read_rate: f64,
+    exit_rate: f64,
+    /// Lines per second, in millions, if writing the log's bytes were all there was to do:
+    /// the same number of bytes written from memory to the same directory.
+    bound_rate: f64,
+    exit_ms: f64,
+    bound_ms: f64,
+    log_bytes: u64,
+    /// Lines the server counted, and `message_received` lines in its log.
+    n: u64,
+    logged: u64,
+}
+
+/// One flood against `server -m MODE --events LOG`, then the log's bound.
+fn logged(bins: &Bins, flood: &Flood, mode: &str, log: &Path) -> anyhow::Result<LoggedSample> {
     let extra = ["--events".to_owned(), log.display().to_string()];
     let server = Server::start(bins, mode, &extra)?;
     let (start, end) = flood.send(([127, 0, 0, 1], server.port).into())?;
     let stopped = server.stop()?;
-    let secs = end.duration_since(start).as_secs_f64();
     let to_exit = stopped.exited.duration_since(start).as_secs_f64();
-    let (n, lines) = (stopped.data_gaps()?, flood.lines);
+    let n = stopped.data_gaps()?;
     let logged = count_received(log)?;
+    let log_bytes = std::fs::metadata(log)
+        .with_context(|| format!("cannot stat {}", log.display()))?
+        .len();
+    let mut head = vec![0u8; 1 << 20];
+    let got = std::fs::File::open(log)
+        .and_then(|mut f| f.read(&mut head))
+        .with_context(|| format!("cannot read {}", log.display()))?;
+    head.truncate(got);
     std::fs::remove_file(log).with_context(|| format!("cannot remove {}", log.display()))?;
-    let row = Row::new(
-        GROUP,
-        format!("{mode} +events"),
-        lines as f64 / secs / 1e6,
-        UNIT,
-    )
-    .vs(mode)
-    .note(format!("n = {n}; log {logged} message_received"))
-    .check(n == lines, &format!("server n = {n}, sent {lines}"))
-    .check(logged == lines, &format!("log has {logged}, sent {lines}"));
-    let name = format!("{mode} +events incl. log written");
-    let written = Row::new(GROUP, name, lines as f64 / to_exit / 1e6, UNIT)
+    let bound = write_bound(&log.with_extension("bound"), &head, log_bytes)?;
+    let lines = flood.lines as f64;
+    Ok(LoggedSample {
+        read_rate: lines / end.duration_since(start).as_secs_f64() / 1e6,
+        exit_rate: lines / to_exit / 1e6,
+        bound_rate: lines / bound / 1e6,
+        exit_ms: to_exit * 1e3,
+        bound_ms: bound * 1e3,
+        log_bytes,
+        n,
+        logged,
+    })
+}
+
+/// Seconds to write `bytes` bytes of `sample`, repeated, to a new file at `path` in 1 MiB
+/// writes, as the log writer does but with nothing to format: a lower bound on the time any
+/// writer of a log that size takes here (page cache and file system included).
+fn write_bound(path: &Path, sample: &[u8], bytes: u64) -> anyhow::Result<f64> {
+    anyhow::ensure!(!sample.is_empty(), "the event log is empty");
+    let block: Vec<u8> = sample.iter().copied().cycle().take(1 << 20).collect();
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let start = Instant::now();
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n])
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        left -= n as u64;
+    }
+    drop(file);
+    let secs = start.elapsed().as_secs_f64();
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    Ok(secs)
+}
+
+/// The three rows of one mode with the event log, medians of `samples`, each checked: every
+/// sample's server and log counted every line sent.
+fn logged_rows(mode: &str, samples: &[LoggedSample], lines: u64) -> Vec<Row> {
+    let spread =
+        |f: fn(&LoggedSample) -> f64| Spread::of(&samples.iter().map(f).collect::<Vec<_>>());
+    let short: Vec<(u64, u64)> = samples
+        .iter()
+        .map(|s| (s.n, s.logged))
+        .filter(|&(n, logged)| n != lines || logged != lines)
+        .collect();
+    let read = spread(|s| s.read_rate);
+    let exit = spread(|s| s.exit_rate);
+    let bound = spread(|s| s.bound_rate);
+    let mb = spread(|s| s.log_bytes as f64 / 1e6).median;
+    vec![
+        Row::new(GROUP, format!("{mode} +events"), read.median, UNIT)
+            .vs(mode)
+            .note(format!(
+                "{read}; n = {lines}, log {lines} message_received each"
+            ))
+            .check(
+                short.is_empty(),
+                &format!("(server n, log lines) {short:?}, sent {lines}"),
+            ),
+        Row::new(
+            GROUP,
+            format!("{mode} +events incl. log written"),
+            exit.median,
+            UNIT,
+        )
         .vs(mode)
         .note(format!(
-            "first connect → server exit {:.0} ms",
-            to_exit * 1e3
-        ));
-    Ok(vec![row, written])
+            "{exit}; first connect → server exit {:.0} ms",
+            spread(|s| s.exit_ms).median
+        )),
+        Row::new(GROUP, format!("{mode} +events bound"), bound.median, UNIT)
+            .vs(mode)
+            .note(format!(
+                "{bound}; the log's {mb:.0} MB written from memory in {:.0} ms",
+                spread(|s| s.bound_ms).median
+            )),
+    ]
 }
 
 /// The number of `message_received` lines in an event log.
@@ -282,10 +367,17 @@ pub fn rows(bins: &Bins, sizes: &Sizes) -> Vec<Row> {
             .concat();
         }
     };
-    for mode in MODES {
-        let log = dir.path().join(format!("{mode}.jsonl"));
+    let samples = interleaved(&MODES, sizes.rounds_events, |mode| {
+        logged(
+            bins,
+            &flood,
+            mode,
+            &dir.path().join(format!("{mode}.jsonl")),
+        )
+    });
+    for (mode, samples) in MODES.iter().zip(samples) {
         out.extend(group_rows(GROUP, &format!("{mode} +events"), || {
-            with_events(bins, &flood, mode, &log)
+            Ok(logged_rows(mode, &samples?, flood.lines))
         }));
     }
     out

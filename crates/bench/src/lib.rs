@@ -65,8 +65,9 @@ pub(crate) struct Sizes {
     /// Messages of the one-worker timing runs (the four-worker run sends a fifth each).
     pub timing_n: usize,
     pub stats_n: usize,
-    /// Interleaved rounds of the ingest rows without log, and of the accept rows.
+    /// Interleaved rounds of the ingest rows without log and with it, and of the accept rows.
     pub rounds_ingest: usize,
+    pub rounds_events: usize,
     pub rounds_accept: usize,
 }
 
@@ -81,6 +82,7 @@ impl Sizes {
                 timing_n: 100,
                 stats_n: 10_000,
                 rounds_ingest: 2,
+                rounds_events: 1,
                 rounds_accept: 2,
             }
         } else {
@@ -92,6 +94,7 @@ impl Sizes {
                 timing_n: 1_000,
                 stats_n: 1_000_000,
                 rounds_ingest: 5,
+                rounds_events: 3,
                 rounds_accept: 3,
             }
         }

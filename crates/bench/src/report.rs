@@ -88,7 +88,7 @@ fn rows_text(z: &Sizes) -> String {
     let flood = z.flood_lines;
     let (accept, m_async, m_thr) = (z.accept_each, z.memory_async, z.memory_thr);
     let (n, n4) = (z.timing_n, z.timing_n / 5);
-    let (ri, ra) = (z.rounds_ingest, z.rounds_accept);
+    let (ri, re, ra) = (z.rounds_ingest, z.rounds_events, z.rounds_accept);
     format!(
         "\
 - **ingest** — lines per second a server reads from a flood of 4 connections × {flood} lines in
@@ -96,11 +96,15 @@ fn rows_text(z: &Sizes) -> String {
   to its end, which the server closes after reading everything): first connect → last end of
   stream. `ceiling` is a newline counter inside the bench fed by the same flood. Each mode runs
   without (the median of {ri} rounds run interleaved with the ceiling, range in the note;
-  compared with the ceiling; `proc vs thr` repeats proc compared with thr) and, once, with
-  `--events` (compared with the same mode without); `+events incl. log written` runs to the
-  server's exit after SIGINT, when the log is complete. Checked: the server's `(n = N)` and the
-  log's `message_received` lines equal the lines sent. `iter` serves the 4 connections one
-  after the other (the others wait in the backlog).
+  compared with the ceiling; `proc vs thr` repeats proc compared with thr) and with `--events`
+  (the median of {re} rounds run interleaved, compared with the same mode without):
+  `+events` until the server has read everything, `+events incl. log written` to the server's
+  exit after SIGINT, when the log is complete, and `+events bound` as if writing the log's bytes
+  were all there was to do: the same number of bytes, copied from the log, written from memory
+  in 1 MiB writes to the same directory. No writer of these records can finish faster on this
+  host, so `+events bound` caps the ratio of `+events incl. log written`. Checked: the
+  server's `(n = N)` and the log's `message_received` lines equal the lines sent. `iter` serves
+  the 4 connections one after the other (the others wait in the backlog).
 - **accept** — connections per second: 2 threads connect, read the greeting and close, {accept}
   times each (the median of {ra} interleaved rounds); compared with `iter`. Checked: the
   server's connection-gap count is connections − 1.

@@ -7,8 +7,8 @@ use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 
 use arrivals::clock::{MonoNs, ProcessClock, unix_ms_now};
-use arrivals::events::{EventLog, MessageFields, ServerEvent};
-use arrivals::protocol::{escape_control, parse_message};
+use arrivals::events::{EventLog, FormattedRead, LineFields, ReadFields, ServerEvent};
+use arrivals::protocol::escape_control;
 use arrivals::writer::Sink;
 
 use crate::recorder::ConnId;
@@ -51,6 +51,8 @@ pub(crate) struct Output {
     /// `message_received` follows its connection's `connection_closed`.
     open: HashSet<ConnId>,
     stopped: bool,
+    /// What the lines of the read being logged share, formatted once.
+    formatted: FormattedRead,
 }
 
 impl std::fmt::Debug for Output {
@@ -78,6 +80,7 @@ impl Output {
             log_failed: false,
             open: HashSet::new(),
             stopped: false,
+            formatted: FormattedRead::default(),
         }
     }
 
@@ -126,21 +129,41 @@ impl Output {
         if !self.open.contains(&conn) {
             return;
         }
-        let unix_at = unix_ms_at(at);
-        let t_ms = self.clock.t_ms(at);
-        let kernel_unix_ms = read.kernel_ns.map(|ns| ns as f64 / 1e6);
+        let logging = self.log.is_some();
+        if logging {
+            let unix_ms = unix_ms_at(at);
+            self.formatted.set(&ReadFields {
+                t_ms: self.clock.t_ms(at),
+                unix_ms,
+                conn,
+                first_seq: read.first_seq,
+                first_gap_ms: read.first_gap_ms,
+                kernel_unix_ms: read.kernel_ns.map(|ns| ns as f64 / 1e6),
+                first_kernel_gap_ms: read.kernel_gap_ms,
+            });
+        }
         let bytes = &read.bytes[..];
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        for (k, line) in body.split(|&b| b == b'\n').enumerate() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            // Valid UTF-8 (every client-format line) is borrowed, not copied.
+        // One check of the whole read: the lines of a valid UTF-8 read (every client-format
+        // read is one) are valid themselves, and are borrowed, not checked or copied again.
+        let whole = std::str::from_utf8(body).ok();
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for (k, end) in ends.enumerate() {
+            let raw = &body[start..end];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let range = start..start + raw.len();
+            start = end + 1;
             let lossy_text;
-            let (text, lossy) = match std::str::from_utf8(line) {
-                Ok(text) => (text, false),
-                Err(_) => {
-                    lossy_text = String::from_utf8_lossy(line).into_owned();
-                    (lossy_text.as_str(), true)
-                }
+            let (text, lossy) = match whole.map(|all| &all[range]) {
+                Some(text) => (text, false),
+                None => match std::str::from_utf8(raw) {
+                    Ok(text) => (text, false),
+                    Err(_) => {
+                        lossy_text = String::from_utf8_lossy(raw).into_owned();
+                        (lossy_text.as_str(), true)
+                    }
+                },
             };
             if self.verbose {
                 let shown = format!(
@@ -149,30 +172,17 @@ impl Output {
                 );
                 self.print(&shown);
             }
-            let Some(log) = self.log.as_mut() else {
+            if !logging {
                 continue;
-            };
-            let parsed = parse_message(text);
-            let fields = MessageFields {
-                conn,
-                seq: read.first_seq + k as u64,
-                bytes: line.len(),
+            }
+            let fields = LineFields {
+                bytes: raw.len(),
                 text,
                 lossy,
-                gap_ms: if k == 0 { read.first_gap_ms } else { 0.0 },
-                worker: parsed.map(|p| p.worker),
-                worker_event: parsed.map(|p| p.event),
-                sent_unix_ms: parsed.map(|p| p.sent_unix_ms),
-                latency_ms: parsed.map(|p| unix_at - p.sent_unix_ms as f64),
-                kernel_unix_ms,
-                kernel_gap_ms: if k == 0 {
-                    read.kernel_gap_ms
-                } else {
-                    kernel_unix_ms.map(|_| 0.0)
-                },
-                server_delay_ms: kernel_unix_ms.map(|k| unix_at - k),
             };
-            if let Err(e) = log.append_message(t_ms, unix_at, &fields) {
+            if let Some(log) = self.log.as_mut()
+                && let Err(e) = log.append_read_line(&self.formatted, k, &fields)
+            {
                 self.lost(&e);
             }
         }

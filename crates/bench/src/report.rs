@@ -101,10 +101,14 @@ fn rows_text(z: &Sizes) -> String {
   `+events` until the server has read everything, `+events incl. log written` to the server's
   exit after SIGINT, when the log is complete, and `+events bound` as if writing the log's bytes
   were all there was to do: the same number of bytes, copied from the log, written from memory
-  in 1 MiB writes to the same directory. No writer of these records can finish faster on this
-  host, so `+events bound` caps the ratio of `+events incl. log written`. Checked: the
-  server's `(n = N)` and the log's `message_received` lines equal the lines sent. `iter` serves
-  the 4 connections one after the other (the others wait in the backlog).
+  in 1 MiB writes to the same directory (the fastest round: the page cache's writeback makes it
+  vary). No writer of these records can finish faster on this host, so `+events bound` caps
+  the ratio of `+events incl. log written`. `paced` floods the same way at a fixed 1 M lines/s
+  (4 × 250 k, half the lines), once without and once with the log, first connect → server
+  exit: below the log's capacity, `paced +events` compared with `paced` shows what the log
+  costs a run that it can keep up with. Checked: the server's `(n = N)` and the log's
+  `message_received` lines equal the lines sent. `iter` serves the 4 connections one after the
+  other (the others wait in the backlog).
 - **accept** — connections per second: 2 threads connect, read the greeting and close, {accept}
   times each (the median of {ra} interleaved rounds); compared with `iter`. Checked: the
   server's connection-gap count is connections − 1.

@@ -118,7 +118,7 @@ fn rows_text(z: &Sizes) -> String {
 - **timing** — a `thr` server and the client, both with event logs. `d5ms×4` is `-w 4 -n {n4}
   -d d -p 0.005`: the client's send lateness (compared with `d5ms×1`) and the server's
   |data gap − 5 ms| without each connection's first gap, which is measured from the accept
-  (compared with the lateness), µs. `d5ms×1` is `-w 1 -n {n} -d d -p 0.005`: send lateness,
+  (compared with the lateness; target p99 ≤ 500 µs), µs. `d5ms×1` is `-w 1 -n {n} -d d -p 0.005`: send lateness,
   targets p50 ≤ 10 µs, p99 ≤ 100 µs. `e200×1` is `-w 1 -n {n} -d e -p 200 --seed 1`: the
   Kolmogorov–Smirnov distance D of the client's send gaps and of the server's data gaps to the
   exponential with rate 200/s. Each schedule runs again with `--spin-us 200` (busy-wait the

@@ -152,36 +152,34 @@ fn p50_p99_us(values: &[f64]) -> (f64, f64) {
 }
 
 /// Rows `{label} {what} p50` and `p99` of `values` (ms), in µs, each compared with the same
-/// quantile of the row `{vs} pXX` when `vs` is given, and noted against `targets` (µs).
+/// quantile of the row `{vs} pXX` when `vs` is given, and noted against `targets` (µs, p50
+/// and p99, where given).
 fn quantile_rows(
     label: &str,
     what: &str,
     values: &[f64],
     vs: Option<&str>,
-    targets: Option<(f64, f64)>,
+    targets: [Option<f64>; 2],
 ) -> Vec<Row> {
     let (p50, p99) = p50_p99_us(values);
-    [
-        ("p50", p50, targets.map(|t| t.0)),
-        ("p99", p99, targets.map(|t| t.1)),
-    ]
-    .into_iter()
-    .map(|(q, v, target)| {
-        let n = values.len();
-        let note = match target {
-            Some(t) => {
-                let verdict = if v <= t { "met" } else { "missed" };
-                format!("n = {n}; target ≤ {t} µs: {verdict}")
+    [("p50", p50, targets[0]), ("p99", p99, targets[1])]
+        .into_iter()
+        .map(|(q, v, target)| {
+            let n = values.len();
+            let note = match target {
+                Some(t) => {
+                    let verdict = if v <= t { "met" } else { "missed" };
+                    format!("n = {n}; target ≤ {t} µs: {verdict}")
+                }
+                None => format!("n = {n}"),
+            };
+            let row = Row::new(GROUP, format!("{label} {what} {q}"), v, "µs").note(note);
+            match vs {
+                Some(other) => row.vs(format!("{other} {q}")),
+                None => row,
             }
-            None => format!("n = {n}"),
-        };
-        let row = Row::new(GROUP, format!("{label} {what} {q}"), v, "µs").note(note);
-        match vs {
-            Some(other) => row.vs(format!("{other} {q}")),
-            None => row,
-        }
-    })
-    .collect()
+        })
+        .collect()
 }
 
 /// KS D of `values` against the exponential with rate 200/s.
@@ -235,18 +233,29 @@ fn schedule_rows(bins: &Bins, s: &Schedule, spin: Option<u32>) -> anyhow::Result
         _ if s.workers > 1 => {
             let err: Vec<f64> = logs.server_gaps.iter().map(|g| (g - 5.0).abs()).collect();
             let lateness = format!("{l} lateness");
-            let mut rows =
-                quantile_rows(l, "lateness", &logs.lateness, Some("d5ms×1 lateness"), None);
+            let mut rows = quantile_rows(
+                l,
+                "lateness",
+                &logs.lateness,
+                Some("d5ms×1 lateness"),
+                [None; 2],
+            );
             rows.extend(quantile_rows(
                 l,
                 "server |gap−5ms|",
                 &err,
                 Some(&lateness),
-                None,
+                [None, Some(500.0)],
             ));
             rows
         }
-        _ => quantile_rows(l, "lateness", &logs.lateness, None, Some((10.0, 100.0))),
+        _ => quantile_rows(
+            l,
+            "lateness",
+            &logs.lateness,
+            None,
+            [Some(10.0), Some(100.0)],
+        ),
     };
     Ok(match spin {
         None => rows,

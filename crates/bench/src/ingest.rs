@@ -48,33 +48,21 @@ impl Flood {
     /// Floods `addr` from one thread per connection; returns the span from the first
     /// connect to the last end of stream (when the peer has read everything).
     pub fn send(&self, addr: SocketAddr) -> anyhow::Result<(Instant, Instant)> {
-        let barrier = Arc::new(Barrier::new(self.buffers.len()));
-        let threads: Vec<_> = self
-            .buffers
-            .iter()
-            .map(|buf| {
-                let (buf, barrier) = (Arc::clone(buf), Arc::clone(&barrier));
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    flood_one(addr, &buf)
-                })
-            })
-            .collect();
-        let mut span: Option<(Instant, Instant)> = None;
-        for t in threads {
-            let (a, b) = t
-                .join()
-                .map_err(|_| anyhow::anyhow!("a flood thread panicked"))??;
-            span = Some(span.map_or((a, b), |(s, e)| (s.min(a), e.max(b))));
-        }
-        span.context("a flood needs at least one connection")
+        self.each_connection(move |buf| flood_one(addr, buf, None))
     }
-}
 
-impl Flood {
     /// Like [`send`](Self::send), but each connection writes its lines at `per_sec` lines per
     /// second (what is due, every 200 µs) instead of as fast as it can.
     pub fn send_paced(&self, addr: SocketAddr, per_sec: f64) -> anyhow::Result<(Instant, Instant)> {
+        self.each_connection(move |buf| flood_one(addr, buf, Some(per_sec)))
+    }
+
+    /// Runs `one` on each connection's text, a thread each, all released at once; the span
+    /// from the earliest start to the latest end.
+    fn each_connection<F>(&self, one: F) -> anyhow::Result<(Instant, Instant)>
+    where
+        F: Fn(&[u8]) -> anyhow::Result<(Instant, Instant)> + Copy + Send + 'static,
+    {
         let barrier = Arc::new(Barrier::new(self.buffers.len()));
         let threads: Vec<_> = self
             .buffers
@@ -83,7 +71,7 @@ impl Flood {
                 let (buf, barrier) = (Arc::clone(buf), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    flood_paced(addr, &buf, per_sec)
+                    one(&buf)
                 })
             })
             .collect();
@@ -98,46 +86,40 @@ impl Flood {
     }
 }
 
-/// One paced connection: connect, write each line when it is due at `per_sec` lines per
-/// second, shut down writing, read to end of stream.
-fn flood_paced(addr: SocketAddr, buf: &[u8], per_sec: f64) -> anyhow::Result<(Instant, Instant)> {
-    let ends: Vec<usize> = memchr::memchr_iter(b'\n', buf).map(|i| i + 1).collect();
+/// One connection: connect, write everything (as fast as it can, in 64 KiB chunks, or each
+/// line when it is due at `per_sec` lines per second), shut down writing, read to end of
+/// stream.
+fn flood_one(
+    addr: SocketAddr,
+    buf: &[u8],
+    per_sec: Option<f64>,
+) -> anyhow::Result<(Instant, Instant)> {
     let start = Instant::now();
     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .with_context(|| format!("flood: cannot connect to {addr}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
-    let (mut sent, mut offset) = (0usize, 0usize);
-    while sent < ends.len() {
-        let due = ((start.elapsed().as_secs_f64() * per_sec) as usize + 1).min(ends.len());
-        if due > sent {
-            s.write_all(&buf[offset..ends[due - 1]])
-                .with_context(|| format!("flood: writing to {addr}"))?;
-            (sent, offset) = (due, ends[due - 1]);
-        } else {
-            std::thread::sleep(Duration::from_micros(200));
+    let writing = || format!("flood: writing to {addr}");
+    match per_sec {
+        None => {
+            for chunk in buf.chunks(CHUNK) {
+                s.write_all(chunk).with_context(writing)?;
+            }
         }
-    }
-    s.shutdown(Shutdown::Write)?;
-    let mut sink = [0u8; 4096];
-    while s
-        .read(&mut sink)
-        .with_context(|| format!("flood: waiting for {addr} to close"))?
-        > 0
-    {}
-    Ok((start, Instant::now()))
-}
-
-/// One connection: connect, write everything, shut down writing, read to end of stream.
-fn flood_one(addr: SocketAddr, buf: &[u8]) -> anyhow::Result<(Instant, Instant)> {
-    let start = Instant::now();
-    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
-        .with_context(|| format!("flood: cannot connect to {addr}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    for chunk in buf.chunks(CHUNK) {
-        s.write_all(chunk)
-            .with_context(|| format!("flood: writing to {addr}"))?;
+        Some(per_sec) => {
+            let ends: Vec<usize> = memchr::memchr_iter(b'\n', buf).map(|i| i + 1).collect();
+            let (mut sent, mut offset) = (0usize, 0usize);
+            while sent < ends.len() {
+                let due = ((start.elapsed().as_secs_f64() * per_sec) as usize + 1).min(ends.len());
+                if due > sent {
+                    s.write_all(&buf[offset..ends[due - 1]])
+                        .with_context(writing)?;
+                    (sent, offset) = (due, ends[due - 1]);
+                } else {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
     }
     s.shutdown(Shutdown::Write)?;
     let mut sink = [0u8; 4096];

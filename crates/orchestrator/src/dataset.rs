@@ -390,6 +390,16 @@ impl Dataset {
             .collect()
     }
 
+    /// The first and the last of the clients' connect instants (wall clock, ms); `None`
+    /// without connects.
+    pub fn connect_span(&self) -> Option<(f64, f64)> {
+        let instants = self.connects.iter().map(|c| c.connect_unix_ms);
+        Some((
+            instants.clone().reduce(f64::min)?,
+            instants.reduce(f64::max)?,
+        ))
+    }
+
     /// Gaps between the clients' connect instants, sorted in time: `group`'s own connection
     /// process if given, or every group's instants pooled (what the server's accepts see).
     pub fn connect_gaps(&self, group: Option<usize>) -> Vec<f64> {

@@ -69,11 +69,7 @@ pub fn offered(s: &Scenario, unit: Unit) -> f64 {
 /// connections after the first over the span of the clients' connect calls. `None` with
 /// too few events to tell.
 pub fn scheduled(d: &Dataset, unit: Unit) -> Option<f64> {
-    let first = d
-        .connects
-        .iter()
-        .map(|c| c.connect_unix_ms)
-        .reduce(f64::min)?;
+    let (first, last) = d.connect_span()?;
     match unit {
         Unit::Messages => {
             let end = d
@@ -91,15 +87,8 @@ pub fn scheduled(d: &Dataset, unit: Unit) -> Option<f64> {
                 .reduce(f64::max)?;
             (end > first).then(|| d.sends.len() as f64 * 1e3 / (end - first))
         }
-        Unit::Connections => {
-            let last = d
-                .connects
-                .iter()
-                .map(|c| c.connect_unix_ms)
-                .reduce(f64::max)?;
-            (d.connects.len() > 1 && last > first)
-                .then(|| (d.connects.len() - 1) as f64 * 1e3 / (last - first))
-        }
+        Unit::Connections => (d.connects.len() > 1 && last > first)
+            .then(|| (d.connects.len() - 1) as f64 * 1e3 / (last - first)),
     }
 }
 
@@ -114,11 +103,7 @@ pub fn achieved(d: &Dataset, unit: Unit) -> Option<f64> {
         .reduce(f64::min)?;
     match unit {
         Unit::Messages => {
-            let first = d
-                .connects
-                .iter()
-                .map(|c| c.connect_unix_ms)
-                .reduce(f64::min)?;
+            let (first, _) = d.connect_span()?;
             let last = first_accept + d.messages.iter().map(|m| m.recv_ms).reduce(f64::max)?;
             (last > first).then(|| d.messages.len() as f64 * 1e3 / (last - first))
         }
